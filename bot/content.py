@@ -1,0 +1,302 @@
+"""Reading the Markdown archive: pure parsing of one file's text, plus the rule that decides
+which copy of an issue wins when the same date appears in two places.
+
+Format: optional ``# 2025年2月``; ``## YYYY.MM.DD`` starts an issue; its first non-empty line is
+the title; then ``N. text`` items whose text may continue on indented lines and which are
+followed by zero or more indented URL lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.markdown import inline_urls
+from bot.model import Issue, Item, ParseResult, Problem, Severity
+
+_HEADING = re.compile(r"^##(?!#)\s*(?P<rest>.*?)\s*$")
+_DATE = re.compile(r"^(?P<y>\d{4})[.\-/](?P<m>\d{1,2})[.\-/](?P<d>\d{1,2})$")
+_MONTH_HEADING = re.compile(r"^#(?!#)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*$")
+_ITEM = re.compile(r"^ {0,3}(?P<n>\d{1,4})(?:[.．](?:\s+|$)|、\s*)(?P<text>.*?)\s*$")
+_URL_LINE = re.compile(r"^\s+<?(?P<url>[A-Za-z][A-Za-z0-9+.\-]*:\S+?|www\.\S+?)>?\s*$")
+_FILE_MONTH = re.compile(r"(?<!\d)(?P<y>\d{4})[-_]?(?P<m>\d{2})(?!\d)")
+
+ISSUE_HEADING_HELP = "expected '## YYYY.MM.DD', for example '## 2025.02.14'"
+
+
+@dataclass
+class _Draft:
+    """An issue being read: the parts collected so far."""
+
+    date: dt.date | None
+    heading_line: int
+    title: str = ""
+    items: list[tuple[int, int, list[str], list[str]]] = field(default_factory=list)
+
+
+def file_month(name: str, text: str) -> tuple[int, int] | None:
+    """The month a file is for: from its name (``newsflash-202502.md``) or its ``# 2025年2月``."""
+    m = _FILE_MONTH.search(Path(name).stem)
+    if m and 1 <= int(m["m"]) <= 12:
+        return int(m["y"]), int(m["m"])
+    for line in text.splitlines()[:20]:
+        h = _MONTH_HEADING.match(line.strip())
+        if h and 1 <= int(h["m"]) <= 12:
+            return int(h["y"]), int(h["m"])
+    return None
+
+
+def decode(name: str, data: bytes) -> tuple[str | None, list[Problem]]:
+    """Bytes of a file to text; invalid UTF-8 is reported with the line it happens on."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        msg = f"not valid UTF-8 (byte 0x{data[err.start]:02x}); file skipped, save it as UTF-8"
+        return None, [Problem(name, line, Severity.ERROR, msg)]
+    if not text.strip():
+        return None, [Problem(name, 1, Severity.WARNING, "file is empty")]
+    return text, []
+
+
+def parse_text(name: str, text: str) -> ParseResult:
+    """Parse one archive file's text. Never raises: problems are collected and reported."""
+    parser = _Parser(name, file_month(name, text))
+    for number, line in enumerate(text.splitlines(), start=1):
+        parser.feed(number, line)
+    parser.finish()
+    return parser.result
+
+
+def parse_bytes(name: str, data: bytes) -> ParseResult:
+    text, problems = decode(name, data)
+    if text is None:
+        return ParseResult(problems=problems)
+    return parse_text(name, text)
+
+
+class _Parser:
+    def __init__(self, name: str, month: tuple[int, int] | None) -> None:
+        self.name = name
+        self.month = month
+        self.result = ParseResult()
+        self.draft: _Draft | None = None
+        self.skipping = False  # inside an issue whose heading could not be read
+        self.reported_stray = False
+
+    def report(self, line: int, severity: Severity, message: str) -> None:
+        self.result.problems.append(Problem(self.name, line, severity, message))
+
+    def feed(self, n: int, line: str) -> None:
+        if not line.strip():
+            return
+        heading = _HEADING.match(line)
+        if heading:
+            self.finish()
+            self.start_issue(n, heading["rest"])
+        elif self.skipping:
+            return
+        elif self.draft is None:
+            self.outside_issue(n, line)
+        else:
+            self.inside_issue(n, line, self.draft)
+
+    def start_issue(self, n: int, rest: str) -> None:
+        m = _DATE.match(rest)
+        if not m:
+            self.report(
+                n, Severity.ERROR, f"unreadable issue heading '## {rest}': {ISSUE_HEADING_HELP}"
+            )
+            self.skipping = True
+            return
+        try:
+            date = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
+        except ValueError:
+            self.report(n, Severity.ERROR, f"impossible date '{rest}'; issue skipped")
+            self.skipping = True
+            return
+        self.skipping = False
+        self.reported_stray = False
+        if self.month and (date.year, date.month) != self.month:
+            y, mo = self.month
+            self.report(
+                n,
+                Severity.WARNING,
+                f"issue {date:%Y.%m.%d} is in the file for {y}-{mo:02d}; "
+                f"move it to the file for {date:%Y-%m}",
+            )
+        self.draft = _Draft(date, n)
+
+    def outside_issue(self, n: int, line: str) -> None:
+        if _MONTH_HEADING.match(line.strip()) or line.startswith("# "):
+            return
+        if not self.reported_stray:
+            self.report(
+                n, Severity.WARNING, "text before the first '## YYYY.MM.DD' heading is ignored"
+            )
+            self.reported_stray = True
+
+    def inside_issue(self, n: int, line: str, draft: _Draft) -> None:
+        item = _ITEM.match(line)
+        if item and not line.startswith("    "):
+            if not draft.items and not draft.title:
+                self.report(n, Severity.WARNING, "issue has no title line before its first item")
+            draft.items.append((int(item["n"]), n, [item["text"]], []))
+            return
+        if not draft.items:
+            if draft.title:
+                self.stray(n, line)
+            else:
+                draft.title = line.strip()
+            return
+        _, _, texts, urls = draft.items[-1]
+        url = _URL_LINE.match(line)
+        if url:
+            self.add_url(n, url["url"], urls)
+        elif line[:1].isspace():
+            texts.append(line.strip())
+        else:
+            self.stray(n, line)
+
+    def add_url(self, n: int, url: str, urls: list[str]) -> None:
+        if url.startswith("www."):
+            url = "https://" + url
+        if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+            self.report(n, Severity.WARNING, f"URL '{url}' is not http(s); it is left out")
+            return
+        urls.append(url)
+
+    def stray(self, n: int, line: str) -> None:
+        self.report(
+            n,
+            Severity.WARNING,
+            "text belongs to no item; start items with 'N. ' and indent continuation lines",
+        )
+
+    def finish(self) -> None:
+        draft, self.draft = self.draft, None
+        if draft is None or draft.date is None:
+            return
+        if not draft.items:
+            self.report(
+                draft.heading_line, Severity.ERROR, f"issue {draft.date:%Y.%m.%d} has no items"
+            )
+            self.result.broken_dates.add(draft.date)
+            return
+        self.result.issues.append(self.build(draft, draft.date))
+
+    def build(self, draft: _Draft, date: dt.date) -> Issue:
+        items: list[Item] = []
+        expected = 1
+        for number, line, texts, urls in draft.items:
+            if number != expected:
+                what = "repeats" if number < expected else "skips"
+                self.report(
+                    line,
+                    Severity.WARNING,
+                    f"item numbering {what}: expected {expected}, found {number}",
+                )
+            expected = number + 1
+            text = " ".join(t for t in texts if t)
+            if not text:
+                self.report(line, Severity.WARNING, f"item {number} has no text")
+            all_urls = [u for u in inline_urls(text) if u not in urls] + urls
+            items.append(Item(number, text, tuple(dict.fromkeys(all_urls)), line))
+        return Issue(date, draft.title, tuple(items), self.name, draft.heading_line)
+
+
+@dataclass(frozen=True)
+class Decl:
+    """Where a file declares an issue: enough to decide a duplicate without re-reading it."""
+
+    date: dt.date
+    file: str
+    line: int
+    right_month: bool
+
+
+def declarations(result: ParseResult, month: tuple[int, int] | None) -> list[Decl]:
+    return [
+        Decl(i.date, i.file, i.line, month is None or (i.date.year, i.date.month) == month)
+        for i in result.issues
+    ]
+
+
+def _rank(decl: Decl) -> tuple[bool, str, int]:
+    # The copy in its own month's file wins; otherwise the later one, as a correction
+    # appended after the original would be.
+    return (decl.right_month, decl.file, decl.line)
+
+
+def resolve(decls: Iterable[Decl]) -> tuple[dict[dt.date, Decl], list[Problem]]:
+    """Pick one declaration per date and report every duplicate, naming both places."""
+    by_date: dict[dt.date, list[Decl]] = {}
+    for decl in decls:
+        by_date.setdefault(decl.date, []).append(decl)
+    winners: dict[dt.date, Decl] = {}
+    problems: list[Problem] = []
+    for date, group in by_date.items():
+        winner = max(group, key=_rank)
+        winners[date] = winner
+        for loser in sorted(group, key=_rank):
+            if loser is winner:
+                continue
+            msg = (
+                f"issue {date:%Y.%m.%d} also appears at {winner.file}:{winner.line}; "
+                f"that one is used and this one is ignored"
+            )
+            problems.append(Problem(loser.file, loser.line, Severity.WARNING, msg))
+    return winners, problems
+
+
+def content_files(root: Path) -> list[Path]:
+    """Every ``*.md`` under the content directory, in a stable order."""
+    return sorted(p for p in root.rglob("*.md") if p.is_file())
+
+
+def display_name(path: Path) -> str:
+    """A path for messages: relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class Archive:
+    issues: dict[dt.date, Issue]
+    problems: list[Problem]
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(i.items) for i in self.issues.values())
+
+
+def read_archive(root: Path) -> Archive:
+    """Read and check every file (what ``briefbot check`` does); duplicates resolved."""
+    parsed: dict[str, ParseResult] = {}
+    decls: list[Decl] = []
+    problems: list[Problem] = []
+    if not root.is_dir():
+        problems.append(Problem(str(root), 0, Severity.ERROR, "content directory does not exist"))
+    for path in content_files(root) if root.is_dir() else []:
+        name = display_name(path)
+        data = path.read_bytes()
+        result = parse_bytes(name, data)
+        parsed[name] = result
+        problems.extend(result.problems)
+        text = data.decode("utf-8", "replace")
+        decls.extend(declarations(result, file_month(name, text)))
+    winners, dup_problems = resolve(decls)
+    problems.extend(dup_problems)
+    issues: dict[dt.date, Issue] = {}
+    for result in parsed.values():
+        for issue in result.issues:
+            w = winners[issue.date]
+            if (w.file, w.line) == (issue.file, issue.line):
+                issues[issue.date] = issue
+    problems.sort(key=lambda p: (p.file, p.line))
+    return Archive(dict(sorted(issues.items())), problems)

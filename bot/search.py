@@ -1,0 +1,149 @@
+"""Search, the pure part: reading a query, the gram tokens the index stores, the FTS5
+expression built from them, and marking matches.
+
+Every character of the visible text (lower-cased) is indexed twice: as a unigram in column
+``u`` and, with its successor, as a bigram in column ``b``. A term of one character is a
+unigram lookup; a longer term is a phrase of its overlapping bigrams, which matches exactly
+where the term is a substring. Tokens are hex code points, so user text never reaches
+MATCH: only ``[0-9a-f]`` and ``g`` do. The recall test checks this against a naive scan.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.dates import DateRange, parse_period
+
+MAX_QUERY_CHARS = 200
+MAX_TERMS = 8
+MAX_TERM_CHARS = 64
+
+
+class QueryError(ValueError):
+    """A query that cannot be run; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Query:
+    terms: tuple[str, ...]  # folded, cleaned, at least one character each
+    period: DateRange | None = None
+
+
+def fold(text: str) -> str:
+    """Lower-case without changing the length, so match offsets map back onto the text."""
+    if text.isascii():
+        return text.lower()
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _invisible(c: str) -> bool:
+    # Control and format characters (zero-width space, RTL marks, BOM) are invisible in a
+    # query; a user who pastes them means the visible text around them.
+    return unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n"
+
+
+def clean(text: str) -> str:
+    return "".join(" " if c in "\t\n\r\u3000" else c for c in text if not _invisible(c))
+
+
+_TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
+
+
+def split_terms(text: str) -> list[tuple[str, bool]]:
+    """Terms separated by spaces; ``"two words"`` is one term. (term, was_quoted)."""
+    out: list[tuple[str, bool]] = []
+    for m in _TOKEN.finditer(text):
+        quoted = m.group(3) is None
+        term = m.group(1) if m.group(1) is not None else m.group(2) if quoted else m.group(3)
+        if term and term.strip():
+            out.append((term, quoted))
+    return out
+
+
+def parse_query(text: str) -> Query:
+    """Terms (all must appear) and an optional date filter: 2025, 2025-02, 2024-11..2025-01."""
+    cleaned = clean(text).strip()
+    if not cleaned:
+        raise QueryError("the query is empty: give a word to look for, for example 小米")
+    if len(cleaned) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"the query is too long ({len(cleaned)} characters, at most {MAX_QUERY_CHARS})"
+        )
+    terms: list[str] = []
+    period: DateRange | None = None
+    for term, quoted in split_terms(cleaned):
+        found = None if quoted else _period_or_error(term)
+        if found is not None:
+            if period is not None:
+                raise QueryError("give at most one date filter (2025, 2025-02 or 2024-11..2025-01)")
+            period = found
+            continue
+        if len(term) > MAX_TERM_CHARS:
+            raise QueryError(
+                f"a term is too long ({len(term)} characters, at most {MAX_TERM_CHARS})"
+            )
+        terms.append(fold(term))
+    if len(terms) > MAX_TERMS:
+        raise QueryError(f"too many terms ({len(terms)}, at most {MAX_TERMS})")
+    if not terms and period is None:
+        raise QueryError("the query is empty: give a word to look for, for example 小米")
+    return Query(tuple(dict.fromkeys(terms)), period)
+
+
+def _period_or_error(term: str) -> DateRange | None:
+    try:
+        return parse_period(term)
+    except ValueError as err:
+        raise QueryError(f"bad date filter '{term}': {err}") from None
+
+
+def unigrams(folded: str) -> str:
+    return " ".join(f"{ord(c):x}" for c in folded)
+
+
+def bigrams(folded: str) -> str:
+    return " ".join(f"{ord(a):x}g{ord(b):x}" for a, b in itertools.pairwise(folded))
+
+
+def index_columns(plain: str) -> tuple[str, str]:
+    """The two FTS columns stored for an item's visible text."""
+    folded = fold(plain)
+    return unigrams(folded), bigrams(folded)
+
+
+def fts_expression(terms: tuple[str, ...]) -> str:
+    """An FTS5 MATCH expression requiring every (folded) term as a substring."""
+    parts = []
+    for term in terms:
+        if len(term) == 1:
+            parts.append(f'u : "{unigrams(term)}"')
+        else:
+            parts.append(f'b : "{bigrams(term)}"')
+    return " AND ".join(parts)
+
+
+def matches(plain: str, terms: tuple[str, ...]) -> bool:
+    """The naive definition the index must agree with."""
+    folded = fold(plain)
+    return all(term in folded for term in terms)
+
+
+def mark_ranges(plain: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Every occurrence of every term in the visible text, merged into sorted ranges."""
+    folded = fold(plain)
+    spans: list[tuple[int, int]] = []
+    for term in terms:
+        start = folded.find(term)
+        while start >= 0:
+            spans.append((start, start + len(term)))
+            start = folded.find(term, start + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
