@@ -18,7 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-COMPANIES = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+COMPANIES = _words(
     "小米 华为 英伟达 台积电 比亚迪 腾讯 阿里巴巴 百度 字节跳动 京东 美团 拼多多 联想 中兴 "
     "海康威视 大疆 宁德时代 蔚来 小鹏汽车 理想汽车 吉利 长城汽车 上汽 广汽 奇瑞 特斯拉 苹果 "
     "谷歌 微软 亚马逊 三星 英特尔 高通 联发科 博通 超威半导体 美光 海力士 索尼 松下 东芝 夏普 "
@@ -33,9 +38,9 @@ COMPANIES = (
     "日产 现代汽车 福特 通用汽车 甲骨文 国际商业机器 思科 戴尔 惠普 台达电子 瑞昱 群联 "
     "铠侠 西部数据 希捷 安谋 新思科技 楷登电子 华大九天 概伦电子 芯原股份 沐曦 摩尔线程 "
     "壁仞科技 燧原科技 天数智芯 海光信息 龙芯中科 飞腾 兆芯 平头哥 昆仑芯"
-).split()
+)
 
-TECH = (
+TECH = _words(
     "芯片 半导体 人工智能 机器人 新能源汽车 大模型 人形机器人 自动驾驶 智能驾驶 激光雷达 "
     "固态电池 锂电池 储能 光伏 晶圆 光刻机 先进封装 存储芯片 内存 闪存 处理器 服务器 数据中心 "
     "算力 云计算 边缘计算 物联网 卫星互联网 低轨卫星 量子计算 量子通信 操作系统 开源软件 鸿蒙 "
@@ -49,22 +54,22 @@ TECH = (
     "短视频 电子商务 移动支付 数字人民币 芯片设计 晶圆代工 封装测试 硅片 光刻胶 "
     "电子设计自动化 开源社区 编程语言 编译器 数据库 分布式存储 超级计算机 液冷 "
     "电力电子 氢能源 燃料电池 动力电池 钠离子电池 智能电网 脑机接口 基因测序 医疗影像"
-).split()
+)
 
-ACTIONS = (
+ACTIONS = _words(
     "发布了 宣布推出 正式推出 完成了 获得了 宣布收购 追加投资 起诉了 宣布扩产 开源了 "
     "全面升级了 开始量产 启动交付 宣布暂停 签署了合作协议，共同研发 披露了 公布了 "
     "首次展示了 推迟发布 下调了 上调了 突破了 刷新了 领跑 布局 押注 重组了 剥离了 "
     "拆分上市 完成新一轮融资，用于 申请了 获批 通过认证的 降价销售 召回了 停产了 "
     "提前发布 曝光了 回应了关于 否认了关于 确认了关于"
-).split()
+)
 
-OPENERS = (
+OPENERS = _words(
     "近日 今日 昨日 本周 日前 据报道 据外媒报道 消息称 据知情人士透露 北京时间周一 "
     "当地时间周二 当地时间周三 周四晚间 周五盘后 大年初七 开年以来 上半年 今年以来 "
     "在深圳 在上海 在北京 在杭州 在硅谷 在东京 在慕尼黑 在台北 在首尔 在拉斯维加斯 "
     "在巴塞罗那 在新加坡"
-).split()
+)
 
 CLAUSES = (
     "此举引发业界广泛关注和讨论",
@@ -123,14 +128,28 @@ AMOUNT_METRICS = (
     ("计划裁员", ("人", "名员工")),
 )
 
+# Multi-word names (Llama 3, Vision Pro) sit apart from the space-separated single words.
+ENGLISH_PHRASES = (
+    "Llama 3",
+    "Raspberry Pi",
+    "Vision Pro",
+    "Hugging Face",
+    "Micro LED",
+    "Apple M4",
+    "RTX 5090",
+    "Wi-Fi 7",
+)
 ENGLISH = (
-    "DeepSeek OpenAI Qwen2.5-Max STM32U0 AT&T RISC-V GPU IPO ChatGPT GPT-4o Claude-3.5-Sonnet "
-    "Gemini Copilot Android iOS Linux Windows ARM x86 CUDA HBM DDR5 PCIe USB-C AI AIGC SoC "
-    "MCU FPGA ASIC TPU NPU EDA OLED Zephyr openEuler Rust Python GitHub Kubernetes ESP32 "
-    "Arduino H100 B200 Blackwell Starlink SpaceX Figure Optimus LLM DeepSeek-R1 "
-    "o1-mini Grok Sora Midjourney Bluetooth LoRa NB-IoT R&D M&A 5G 6G Xeon EPYC "
-    "Snapdragon Dimensity Exynos Ryzen Vulkan WebAssembly PyTorch TensorFlow"
-).split() + ["Llama 3", "Raspberry Pi", "Vision Pro", "Hugging Face", "Micro LED", "Apple M4", "RTX 5090", "Wi-Fi 7"]
+    *_words(
+        "DeepSeek OpenAI Qwen2.5-Max STM32U0 AT&T RISC-V GPU IPO ChatGPT GPT-4o Claude-3.5-Sonnet "
+        "Gemini Copilot Android iOS Linux Windows ARM x86 CUDA HBM DDR5 PCIe USB-C AI AIGC SoC "
+        "MCU FPGA ASIC TPU NPU EDA OLED Zephyr openEuler Rust Python GitHub Kubernetes ESP32 "
+        "Arduino H100 B200 Blackwell Starlink SpaceX Figure Optimus LLM DeepSeek-R1 "
+        "o1-mini Grok Sora Midjourney Bluetooth LoRa NB-IoT R&D M&A 5G 6G Xeon EPYC "
+        "Snapdragon Dimensity Exynos Ryzen Vulkan WebAssembly PyTorch TensorFlow"
+    ),
+    *ENGLISH_PHRASES,
+)
 
 LINK_LABELS = ("更多", "原文", "详情", "官方公告", "发布会回放")
 LINK_HOSTS = ("https://example.com/news/", "https://www.ithome.com/0/", "https://36kr.com/p/")
@@ -297,9 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
-        count = generate(
-            args.out_dir, args.years, args.seed, args.start_year, args.items_per_issue
-        )
+        count = generate(args.out_dir, args.years, args.seed, args.start_year, args.items_per_issue)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

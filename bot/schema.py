@@ -22,8 +22,8 @@ MIGRATIONS: list[str] = [
         digest  TEXT NOT NULL,              -- of the content, to tell updates from no-ops
         indexed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     );
-    -- id = yyyymmdd * 10000 + position: rowid order is newest-first order, and a date
-    -- range is a rowid range, which FTS5 answers without touching other rows.
+    -- id = yyyymmdd * 10000 + 9999 - position: descending rowid order is newest-first
+    -- order, and a date range is a rowid range, which FTS5 answers without other rows.
     CREATE TABLE items (
         id       INTEGER PRIMARY KEY,
         date     TEXT NOT NULL REFERENCES issues(date) ON DELETE CASCADE,

@@ -25,7 +25,9 @@ from bot.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severi
 from bot.schema import MIGRATIONS
 from bot.search import Query, fts_expression, index_columns, mark_ranges, parse_query
 
-POSITIONS = 10_000  # item ids are yyyymmdd * POSITIONS + position in the issue
+# Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
+# newest issue first and, within an issue, archive order; the order search pages in.
+POSITIONS = 10_000
 
 
 class StoreError(Exception):
@@ -33,12 +35,12 @@ class StoreError(Exception):
 
 
 def item_id(date: dt.date, position: int) -> int:
-    return (date.year * 10_000 + date.month * 100 + date.day) * POSITIONS + position
+    return (date.year * 10_000 + date.month * 100 + date.day) * POSITIONS + POSITIONS - 1 - position
 
 
 def _id_range(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
-    lo = item_id(start, 0) if start else 0
-    hi = item_id(end, POSITIONS - 1) if end else 2**62
+    lo = item_id(start, POSITIONS - 1) if start else 0
+    hi = item_id(end, 0) if end else 2**62
     return lo, hi
 
 
@@ -151,7 +153,7 @@ class Store:
             return None
         title, file, line = rows[0]
         items = await self._rows(
-            "SELECT number, text, urls, line FROM items WHERE id BETWEEN ? AND ? ORDER BY id",
+            "SELECT number, text, urls, line FROM items WHERE id BETWEEN ? AND ? ORDER BY id DESC",
             _id_range(date, date),
         )
         return Issue(

@@ -263,7 +263,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
                 raise err(f"Unclosed start tag at byte offset {_byte_offset(text, begin)}")
             if text[i] not in "'\"":
                 token_start = i
-                while i < n and (text[i].isascii() and text[i].isalnum() or text[i] in ".-"):
+                while i < n and ((text[i].isascii() and text[i].isalnum()) or text[i] in ".-"):
                     i += 1
                 value = text[token_start:i].lower()
                 if i >= n or (text[i] not in _SPACES and text[i] != ">"):
@@ -284,7 +284,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
                             continue
                         if strict:
                             raise err(
-                                "Unsupported HTML entity or unescaped \"&\" at byte offset "
+                                'Unsupported HTML entity or unescaped "&" at byte offset '
                                 f"{_byte_offset(text, i)}"
                             )
                     if text[i] == "<" and strict:
@@ -319,9 +319,7 @@ def parse_html(text: str, *, strict: bool = True) -> tuple[str, list[Entity]]:
         stack.append(opened)
 
     if stack:
-        raise EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"'
-        )
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
     plain = out.text()
     found.sort(key=lambda item: (item[1]["offset"], -item[1]["length"], item[0]))
     return plain, [{k: v for k, v in e.items() if not k.startswith("_")} for _, e in found]
@@ -357,11 +355,7 @@ def _close(top: _Open, out: _Builder, found: list[tuple[int, Entity]]) -> None:
     elif top.tag == "pre":
         if found:
             last = found[-1][1]
-            if (
-                last["type"] == "code"
-                and last["offset"] == top.offset
-                and last["length"] == length
-            ):
+            if last["type"] == "code" and last["offset"] == top.offset and last["length"] == length:
                 found.pop()
                 if "_language" in last:
                     entity["language"] = last["_language"]

@@ -1,0 +1,271 @@
+"""The ``briefbot`` command line: thin over the library. Every error that a user can cause
+ends here as one line on stderr and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot import __version__
+from bot.config import Config, ConfigError, load_config
+from bot.content import read_archive
+from bot.dates import LATEST, DateError, parse_date
+from bot.model import Issue, Problem, Severity
+from bot.render import issue_plain, search_page_plain
+from bot.search import QueryError
+from bot.store import Store, StoreError, SyncReport
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
+
+
+class CliError(Exception):
+    """A message for the user and the exit code to end with."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _issue_json(issue: Issue) -> dict[str, Any]:
+    return {
+        "date": issue.key,
+        "title": issue.title,
+        "items": [{"number": i.number, "text": i.text, "urls": list(i.urls)} for i in issue.items],
+    }
+
+
+def _problem_lines(problems: Sequence[Problem]) -> str:
+    return "\n".join(str(p) for p in problems)
+
+
+async def _open_synced(config: Config) -> tuple[Store, SyncReport]:
+    store = await Store.open(config.storage_path)
+    try:
+        return store, await store.sync(config.content_dir)
+    except BaseException:
+        await store.close()
+        raise
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+async def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    root = Path(args.dir) if args.dir else config.content_dir
+    archive = read_archive(root)
+    errors = [p for p in archive.problems if p.severity is Severity.ERROR]
+    if args.json:
+        _print_json(
+            {
+                "issues": len(archive.issues),
+                "items": archive.item_count,
+                "problems": [p.as_dict() for p in archive.problems],
+            }
+        )
+    else:
+        for p in archive.problems:
+            print(p)
+        warnings = len(archive.problems) - len(errors)
+        print(
+            f"{root}: {len(archive.issues)} issues, {archive.item_count} items, "
+            f"{len(errors)} errors, {warnings} warnings",
+            file=sys.stderr,
+        )
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+async def cmd_index(args: argparse.Namespace, config: Config) -> int:
+    store, report = await _open_synced(config)
+    await store.close()
+    if args.json:
+        _print_json(
+            {
+                "issues": report.issues,
+                "items": report.items,
+                "added": [d.isoformat() for d in report.added],
+                "updated": [d.isoformat() for d in report.updated],
+                "removed": [d.isoformat() for d in report.removed],
+                "files_read": report.files_read,
+                "problems": [p.as_dict() for p in report.problems],
+            }
+        )
+        return EXIT_OK
+    if report.problems:
+        print(_problem_lines(report.problems))
+    for label, dates in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+    ):
+        if dates:
+            shown = ", ".join(d.isoformat() for d in dates[:10])
+            more = f" and {len(dates) - 10} more" if len(dates) > 10 else ""
+            print(f"{label} {len(dates)}: {shown}{more}")
+    print(
+        f"{config.storage_path}: {report.issues} issues, {report.items} items "
+        f"({report.files_read} files read, {len(report.problems)} problems)"
+    )
+    return EXIT_OK
+
+
+async def resolve_issue_date(store: Store, text: str, today: dt.date) -> dt.date:
+    """A typed date to an issue date (``latest`` is the newest issue)."""
+    known = await store.issue_dates()
+    try:
+        when = parse_date(text, today, known)
+    except DateError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    if when == LATEST:
+        if not known:
+            raise CliError(
+                "the archive is empty: add files to the content folder, then run briefbot index"
+            )
+        return known[-1]
+    assert isinstance(when, dt.date)
+    return when
+
+
+async def cmd_show(args: argparse.Namespace, config: Config) -> int:
+    store, _ = await _open_synced(config)
+    try:
+        date = await resolve_issue_date(store, args.date, dt.date.today())
+        issue = await store.issue(date)
+        if issue is None:
+            before, after = await store.neighbors(date)
+            near = ", ".join(d.isoformat() for d in (before, after) if d) or "none"
+            raise CliError(f"no issue on {date.isoformat()}; nearest: {near}")
+    finally:
+        await store.close()
+    if args.json:
+        _print_json(_issue_json(issue))
+    else:
+        print(issue_plain(issue, args.lang))
+    return EXIT_OK
+
+
+async def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    store, _ = await _open_synced(config)
+    try:
+        page = await store.search(" ".join(args.terms), offset=args.offset, limit=args.limit)
+    except QueryError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    finally:
+        await store.close()
+    if args.json:
+        _print_json(
+            {
+                "total": page.total,
+                "results": [
+                    {
+                        "date": h.date.isoformat(),
+                        "number": h.number,
+                        "text": h.text,
+                        "urls": list(h.urls),
+                    }
+                    for h in page.hits
+                ],
+            }
+        )
+    else:
+        print(search_page_plain(page, args.lang))
+    return EXIT_OK
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", help="config file (default: ./config.yaml if present)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="briefbot",
+        description="A Telegram bot for the daily tech brief (行业快讯) and its searchable archive.",
+        epilog="Example: briefbot show latest; briefbot search 小米 2025-02",
+    )
+    parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate the content files",
+        epilog="Example: briefbot check content/ --json",
+    )
+    p.add_argument("dir", nargs="?", help="content folder (default: content.dir)")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser(
+        "index",
+        parents=[common],
+        help="build or update the search index",
+        epilog="Example: briefbot index",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_index)
+
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="print one issue as the bot renders it",
+        epilog="Example: briefbot show 2025-02-14",
+    )
+    p.add_argument("date", help="2025-02-14, 2月14日, yesterday, latest, ...")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels language")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser(
+        "search",
+        parents=[common],
+        help="search the archive",
+        epilog="Example: briefbot search --limit 5 小米 2025-02",
+    )
+    p.add_argument("terms", nargs="+", help="words that must all appear; optional date filter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--limit", type=_positive, default=10, help="results per page (default 10)")
+    p.add_argument("--offset", type=_positive, default=0, help="results to skip (default 0)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels language")
+    p.set_defaults(handler=cmd_search)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        handler: Handler = args.handler
+        return asyncio.run(handler(args, config))
+    except (ConfigError, CliError, StoreError) as err:
+        print(f"briefbot: {err}", file=sys.stderr)
+        return getattr(err, "code", EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAIL)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `briefbot show latest | head`: the reader left; that is not an error.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallow the final flush
+        return EXIT_OK

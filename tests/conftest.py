@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import Store
+from tests.fakebot import FakeBotAPI, fake_bot_api
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED = REPO / "content"
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    """An empty content folder."""
+    root = tmp_path / "content"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def bundled(tmp_path: Path) -> Path:
+    """A copy of the bundled archive that a test may change."""
+    root = tmp_path / "bundled"
+    shutil.copytree(BUNDLED, root)
+    return root
+
+
+@pytest.fixture
+def write(content: Path) -> Callable[[str, str], Path]:
+    """Write a content file from dedented text: write("2025/newsflash-202502.md", text)."""
+
+    def _write(rel: str, text: str) -> Path:
+        path = content / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "db" / "test.sqlite3")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeBotAPI]:
+    """A local fake Bot API server that python-telegram-bot talks to over HTTP."""
+    with fake_bot_api() as server:
+        yield server

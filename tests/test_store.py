@@ -1,0 +1,188 @@
+"""The index: incremental sync, keeping the last good version, atomic swaps, migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot import store as store_module
+from bot.schema import MIGRATIONS
+from bot.store import Store, StoreError
+
+from .conftest import BUNDLED
+
+D = dt.date
+
+
+def month(days: dict[int, list[str]], m: int = 2) -> str:
+    parts = [f"# 2025年{m}月\n"]
+    for day, items in days.items():
+        parts.append(f"## 2025.{m:02d}.{day:02d}\n\n2025年{m:02d}月{day:02d}日 💡行业快讯\n")
+        parts += [
+            f"{n}. {text}\n   https://example.com/{day}/{n}\n" for n, text in enumerate(items, 1)
+        ]
+    return "\n".join(parts)
+
+
+async def test_full_build_then_nothing_to_read(store: Store) -> None:
+    first = await store.sync(BUNDLED)
+    assert (first.issues, first.items, len(first.added), first.files_read) == (3, 31, 3, 1)
+    again = await store.sync(BUNDLED)
+    assert (again.added, again.updated, again.removed, again.files_read) == ([], [], [], 0)
+
+
+async def test_added_updated_removed(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    write("a/newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
+    write("a/newsflash-202503.md", month({1: ["三月"]}, m=3))
+    await store.sync(content)
+    write("a/newsflash-202502.md", month({1: ["一"], 2: ["二改"], 3: ["新"]}))
+    os.remove(content / "a/newsflash-202503.md")
+    report = await store.sync(content)
+    assert report.added == [D(2025, 2, 3)]
+    assert report.updated == [D(2025, 2, 2)]
+    assert report.removed == [D(2025, 3, 1)]
+    assert report.files_read == 1
+    assert (report.issues, report.items) == (3, 3)
+    issue = await store.issue(D(2025, 2, 2))
+    assert issue is not None and issue.items[0].text == "二改"
+    assert (await store.search("三月")).total == 0  # the FTS rows went with the issue
+    assert (await store.search("二改")).total == 1
+
+
+async def test_touched_but_unchanged_file_is_hashed_not_reindexed(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    path = write("newsflash-202502.md", month({1: ["一"]}))
+    await store.sync(content)
+    os.utime(path, ns=(1, 1))
+    report = await store.sync(content)
+    assert report.files_read == 1 and not report.changed
+
+
+async def test_invalid_utf8_keeps_the_last_good_version(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    path = write("newsflash-202502.md", month({1: ["好消息"]}))
+    await store.sync(content)
+    path.write_bytes(path.read_bytes() + b"\n5. \xff\xfe broken\n")
+    report = await store.sync(content)
+    assert not report.changed and report.issues == 1
+    assert any("UTF-8" in p.message for p in report.problems)
+    assert any("keeping the last good version" in p.message for p in report.problems)
+    assert (await store.search("好消息")).total == 1
+
+
+async def test_emptied_file_keeps_the_last_good_version(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    path = write("newsflash-202502.md", month({1: ["好消息"]}))
+    await store.sync(content)
+    path.write_text("")
+    report = await store.sync(content)
+    assert report.issues == 1 and any("empty" in p.message for p in report.problems)
+
+
+async def test_issue_that_breaks_keeps_its_last_good_version(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    write("newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
+    await store.sync(content)
+    write("newsflash-202502.md", month({1: ["一改"]}) + "\n## 2025.02.02\n\n只剩标题\n")
+    report = await store.sync(content)
+    assert report.updated == [D(2025, 2, 1)] and report.removed == []
+    kept = await store.issue(D(2025, 2, 2))
+    assert kept is not None and kept.items[0].text == "二"
+    assert any("no items" in p.message for p in report.problems)
+
+
+async def test_duplicate_winner_moves_when_the_winning_copy_goes(
+    store: Store, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    write("newsflash-202502.md", month({1: ["原文"]}))
+    write("newsflash-202503.md", month({1: ["三月"]}, m=3) + "\n## 2025.02.01\n\nt\n\n1. 副本\n")
+    first = await store.sync(content)
+    assert any("also appears" in p.message for p in first.problems)
+    issue = await store.issue(D(2025, 2, 1))
+    assert issue is not None and issue.items[0].text == "原文"
+    os.remove(content / "newsflash-202502.md")
+    second = await store.sync(content)
+    assert second.updated == [D(2025, 2, 1)] and not second.removed
+    issue = await store.issue(D(2025, 2, 1))
+    assert issue is not None and issue.items[0].text == "副本"
+
+
+async def test_missing_content_dir_does_not_wipe_the_index(store: Store, tmp_path: Path) -> None:
+    await store.sync(BUNDLED)
+    report = await store.sync(tmp_path / "nowhere")
+    assert report.issues == 3 and any("does not exist" in p.message for p in report.problems)
+
+
+async def test_failed_sync_rolls_back_and_readers_see_the_old_index(
+    store: Store, content: Path, write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
+    await store.sync(content)
+    write("newsflash-202502.md", month({1: ["一改"], 2: ["二改"], 3: ["三"]}))
+    calls = 0
+    original = store_module._Sync._put_issue
+
+    async def put_then_fail(self: store_module._Sync, *args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            # Between two writes of the transaction: the reader must still see the old index.
+            assert (await store.search("一改")).total == 0
+            raise RuntimeError("disk full")
+        await original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module._Sync, "_put_issue", put_then_fail)
+    with pytest.raises(RuntimeError):
+        await store.sync(content)
+    assert await store.counts() == (2, 2)
+    assert (await store.search("一改")).total == 0
+    monkeypatch.undo()
+    report = await store.sync(content)  # the failed sync left nothing behind: retry works
+    assert report.updated == [D(2025, 2, 1), D(2025, 2, 2)] and report.added == [D(2025, 2, 3)]
+
+
+async def test_schema_version_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    s = await Store.open(path)
+    await s.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_migration_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.sqlite3"
+    s = await Store.open(path)
+    await s.sync(BUNDLED)
+    await s.close()
+    extra = "CREATE TABLE later_feature (id INTEGER PRIMARY KEY);"
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, extra])
+    db = await store_module._connect(path)
+    assert await store_module.migrate(db, store_module.MIGRATIONS) == len(MIGRATIONS) + 1
+    await db.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM issues").fetchone()[0] == 3
+        assert raw.execute("SELECT count(*) FROM later_feature").fetchone()[0] == 0
+
+
+async def test_newer_schema_or_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(newer) as raw:
+        raw.execute("PRAGMA user_version = 999")
+    with pytest.raises(StoreError, match="newer than this release"):
+        await Store.open(newer)
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"cannot open|not a database"):
+        await Store.open(garbage)
