@@ -35,8 +35,111 @@ MIGRATIONS: list[str] = [
         line     INTEGER NOT NULL
     );
     CREATE INDEX items_date ON items(date);
-    CREATE VIRTUAL TABLE items_fts USING fts5(
-        u, b, content='', tokenize='ascii', columnsize=0
+    -- Search grams (see bot/search.py): unigrams need no positions (detail=none keeps that
+    -- table small and fast); bigram phrases need them. Contentless: the rows are items.id.
+    CREATE VIRTUAL TABLE items_uni USING fts5(
+        u, content='', tokenize='ascii', columnsize=0, detail=none
+    );
+    CREATE VIRTUAL TABLE items_bi USING fts5(
+        b, content='', tokenize='ascii', columnsize=0
+    );
+    """,
+    # 2: delivery: chats and their subscriptions, channel managers, keyword watches, the
+    # outbox and the broadcasts it serves, and the lease that lets one process send.
+    """
+    -- One row per chat the bot knows. status: active = receives the daily brief;
+    -- stopped = reachable but not subscribed (stopped, or only noted / watching);
+    -- blocked = Telegram refuses (blocked, kicked, deactivated, not found);
+    -- migrated = the group became the supergroup migrated_to.
+    CREATE TABLE chats (
+        id            INTEGER PRIMARY KEY,
+        type          TEXT NOT NULL
+                      CHECK (type IN ('private', 'group', 'supergroup', 'channel')),
+        title         TEXT NOT NULL DEFAULT '',
+        username      TEXT,
+        language      TEXT,                 -- 'zh' / 'en'; NULL: follow the user's client
+        subscribed_at TEXT,                 -- ISO UTC; NULL: never subscribed
+        status        TEXT NOT NULL DEFAULT 'stopped'
+                      CHECK (status IN ('active', 'stopped', 'blocked', 'migrated')),
+        reason        TEXT,                 -- why it is blocked or stopped, for operators
+        source        TEXT NOT NULL DEFAULT 'user' CHECK (source IN ('user', 'config')),
+        delivery_time TEXT,                 -- 'HH:MM' in delivery.timezone; NULL: the default
+        last_issue    TEXT,                 -- ISO date of the newest issue enqueued for it
+        last_slot     TEXT,                 -- ISO UTC instant of the last schedule slot handled
+        migrated_to   INTEGER,
+        updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    -- (status, rowid) pages the active chats; (status, delivery_time, rowid) the due ones.
+    CREATE INDEX chats_status ON chats(status);
+    CREATE INDEX chats_due ON chats(status, delivery_time);
+
+    CREATE TABLE channel_managers (
+        channel_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        user_id    INTEGER NOT NULL,
+        added_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE watches (
+        chat_id    INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        terms      TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        PRIMARY KEY (chat_id, terms)
+    ) WITHOUT ROWID;
+
+    -- Message texts, stored once: 100,000 chats of one issue share the same few parts.
+    CREATE TABLE texts (
+        id     INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        html   TEXT NOT NULL
+    );
+
+    CREATE TABLE broadcasts (
+        id             INTEGER PRIMARY KEY,
+        trigger        TEXT NOT NULL CHECK (trigger IN ('schedule', 'admin', 'cli', 'watch')),
+        issue          TEXT,                -- the issue posted by admin/cli; NULL: several
+        started_at     REAL NOT NULL,       -- unix seconds
+        enqueued_at    REAL,                -- set once every row of it is in the outbox
+        finished_at    REAL,                -- set once no row of it is pending
+        total          INTEGER NOT NULL DEFAULT 0,
+        sent           INTEGER NOT NULL DEFAULT 0,
+        failed         INTEGER NOT NULL DEFAULT 0,
+        cancelled      INTEGER NOT NULL DEFAULT 0,
+        newly_inactive INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX broadcasts_open ON broadcasts(finished_at);
+
+    -- One row per message to send. Rows of one chat are sent in id order (the parts of an
+    -- issue are inserted in order), one at a time. Times are unix seconds.
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('issue', 'watch')),
+        issue        TEXT NOT NULL,         -- ISO date
+        chat_id      INTEGER NOT NULL,
+        part         INTEGER NOT NULL,
+        text_id      INTEGER NOT NULL REFERENCES texts(id),
+        status       TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
+        message_id   INTEGER,               -- Telegram's, once it confirmed the message
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_at      REAL NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        broadcast_id INTEGER REFERENCES broadcasts(id),
+        created_at   REAL NOT NULL,
+        sent_at      REAL,
+        UNIQUE (kind, issue, chat_id, part)
+    );
+    -- Small: only pending rows are in it, in send order (rowid).
+    CREATE INDEX outbox_pending ON outbox(status) WHERE status = 'pending';
+    CREATE INDEX outbox_chat ON outbox(chat_id, status);
+    CREATE INDEX outbox_broadcast ON outbox(broadcast_id, status);
+
+    -- Which process sends (one at a time, so a CLI broadcast next to a running bot cannot
+    -- send a row twice). owner: 'host:pid'.
+    CREATE TABLE delivery_lease (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        owner   TEXT NOT NULL,
+        expires REAL NOT NULL
     );
     """,
 ]

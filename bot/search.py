@@ -34,8 +34,9 @@ class Query:
 
 def fold(text: str) -> str:
     """Lower-case without changing the length, so match offsets map back onto the text."""
-    if text.isascii():
-        return text.lower()
+    low = text.lower()
+    if len(low) == len(text):
+        return low  # no character changed length (none shrinks), so offsets still line up
     return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
@@ -100,29 +101,45 @@ def _period_or_error(term: str) -> DateRange | None:
         raise QueryError(f"bad date filter '{term}': {err}") from None
 
 
+_HEX: dict[str, str] = {}
+
+
+def _hex(folded: str) -> list[str]:
+    # Indexing is dominated by this conversion; the cache makes it a dict lookup per char.
+    return [_HEX.get(c) or _HEX.setdefault(c, format(ord(c), "x")) for c in folded]
+
+
 def unigrams(folded: str) -> str:
-    return " ".join(f"{ord(c):x}" for c in folded)
+    return " ".join(_hex(folded))
+
+
+def _pairs(h: list[str]) -> str:
+    return " ".join([a + "g" + b for a, b in itertools.pairwise(h)])
 
 
 def bigrams(folded: str) -> str:
-    return " ".join(f"{ord(a):x}g{ord(b):x}" for a, b in itertools.pairwise(folded))
+    return _pairs(_hex(folded))
 
 
 def index_columns(plain: str) -> tuple[str, str]:
-    """The two FTS columns stored for an item's visible text."""
-    folded = fold(plain)
-    return unigrams(folded), bigrams(folded)
+    """The unigram and bigram columns stored for an item's visible text."""
+    h = _hex(fold(plain))
+    return " ".join(h), _pairs(h)
 
 
-def fts_expression(terms: tuple[str, ...]) -> str:
-    """An FTS5 MATCH expression requiring every (folded) term as a substring."""
-    parts = []
-    for term in terms:
-        if len(term) == 1:
-            parts.append(f'u : "{unigrams(term)}"')
-        else:
-            parts.append(f'b : "{bigrams(term)}"')
-    return " AND ".join(parts)
+@dataclass(frozen=True)
+class Match:
+    """FTS5 expressions for the unigram and the bigram table; None where no term needs it."""
+
+    uni: str | None
+    bi: str | None
+
+
+def fts_match(terms: tuple[str, ...]) -> Match:
+    """Expressions requiring every (folded) term as a substring. Only hex tokens, quoted."""
+    uni = [f'"{unigrams(t)}"' for t in terms if len(t) == 1]
+    bi = [f'"{bigrams(t)}"' for t in terms if len(t) > 1]
+    return Match(" AND ".join(uni) or None, " AND ".join(bi) or None)
 
 
 def matches(plain: str, terms: tuple[str, ...]) -> bool:

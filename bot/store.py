@@ -24,7 +24,7 @@ from bot.content import Decl, content_files, declarations, decode, file_month, p
 from bot.markdown import visible_text
 from bot.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severity
 from bot.schema import MIGRATIONS
-from bot.search import Query, fts_expression, index_columns, mark_ranges, parse_query
+from bot.search import Match, Query, fts_match, index_columns, mark_ranges, parse_query
 
 # Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
 # newest issue first and, within an issue, archive order; the order search pages in.
@@ -43,6 +43,25 @@ def _id_range(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
     lo = item_id(start, POSITIONS - 1) if start else 0
     hi = item_id(end, 0) if end else 2**62
     return lo, hi
+
+
+def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
+    """SQL selecting the ids of matching items in [lo, hi], and its parameters. The bigram
+    table leads when there is a bigram term (phrases are the selective part)."""
+    if match.bi is None and match.uni is None:
+        return "SELECT rowid FROM items WHERE rowid BETWEEN ? AND ?", [lo, hi]
+    lead, other = ("items_bi", match.bi), ("items_uni", match.uni)
+    if match.bi is None:
+        lead, other = other, lead
+    sql = f"SELECT rowid FROM {lead[0]} WHERE {lead[0]} MATCH ?"
+    params: list[Any] = [lead[1]]
+    if (lo, hi) != _id_range(None, None):
+        sql += " AND rowid BETWEEN ? AND ?"  # a rowid constraint costs even when it is all
+        params += [lo, hi]
+    if other[1] is not None:
+        sql += f" AND rowid IN (SELECT rowid FROM {other[0]} WHERE {other[0]} MATCH ?)"
+        params.append(other[1])
+    return sql, params
 
 
 def issue_digest(issue: Issue) -> str:
@@ -211,27 +230,20 @@ class Store:
         q = parse_query(query) if isinstance(query, str) else query
         lo, hi = _id_range(q.period.start, q.period.end) if q.period else _id_range(None, None)
         offset, limit = max(0, offset), max(0, limit)
-        if q.terms:
-            match = fts_expression(q.terms)
-            where = "id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? AND rowid BETWEEN ? AND ?"
-            total_rows = await self._rows(
-                "SELECT count(*) FROM items_fts WHERE items_fts MATCH ? AND rowid BETWEEN ? AND ?",
-                [match, lo, hi],
-            )
-            rows = await self._rows(
-                f"SELECT id, date, number, text, plain, urls FROM items WHERE {where}"
-                " ORDER BY rowid DESC LIMIT ? OFFSET ?) ORDER BY id DESC",
-                [match, lo, hi, limit, offset],
-            )
+        ids, params = _hit_ids(fts_match(q.terms), lo, hi)
+        # One round trip for the page and the total: the uncorrelated count is computed once.
+        rows = await self._rows(
+            f"SELECT ({ids.replace('SELECT rowid', 'SELECT count(*)', 1)}),"
+            f" id, date, number, text, plain, urls FROM items WHERE id IN ({ids}"
+            " ORDER BY 1 DESC LIMIT ? OFFSET ?) ORDER BY id DESC",
+            [*params, *params, limit, offset],
+        )
+        if rows:
+            total = int(rows[0][0])
+        elif offset == 0 or limit == 0:
+            total = 0 if limit else await self._count(ids, params)
         else:
-            total_rows = await self._rows(
-                "SELECT count(*) FROM items WHERE id BETWEEN ? AND ?", [lo, hi]
-            )
-            rows = await self._rows(
-                "SELECT id, date, number, text, plain, urls FROM items WHERE id BETWEEN ? AND ?"
-                " ORDER BY id DESC LIMIT ? OFFSET ?",
-                [lo, hi, limit, offset],
-            )
+            total = await self._count(ids, params)
         hits = tuple(
             Hit(
                 dt.date.fromisoformat(date),
@@ -240,9 +252,13 @@ class Store:
                 tuple(json.loads(urls)),
                 mark_ranges(plain, q.terms),
             )
-            for _, date, number, text, plain, urls in rows
+            for _, _, date, number, text, plain, urls in rows
         )
-        return SearchPage(q.terms, int(total_rows[0][0]), offset, limit, hits)
+        return SearchPage(q.terms, total, offset, limit, hits)
+
+    async def _count(self, ids: str, params: list[Any]) -> int:
+        rows = await self._rows(ids.replace("SELECT rowid", "SELECT count(*)", 1), params)
+        return int(rows[0][0])
 
     async def stored_problems(self) -> list[Problem]:
         """Problems recorded at the last sync (per file), without reading any file."""
@@ -406,87 +422,118 @@ class _Sync:
         winners: dict[dt.date, Issue | None],
         db_issues: dict[dt.date, tuple[str, int, str]],
     ) -> None:
+        batch = _Batch()
+        for date in sorted(set(db_issues) - set(winners)):
+            batch.delete.append(date)
+            self.report.removed.append(date)
+        for date, issue in sorted(winners.items()):
+            if issue is not None:
+                self._plan_issue(batch, issue, db_issues.get(date))
         await self.db.execute("BEGIN IMMEDIATE")
         try:
-            for date in sorted(set(db_issues) - set(winners)):
-                await self._delete_issue(date)
-                self.report.removed.append(date)
-            for date, issue in sorted(winners.items()):
-                if issue is not None:
-                    await self._put_issue(issue, db_issues.get(date))
+            await self._apply(batch)
             await self.db.execute(
                 f"DELETE FROM files WHERE path IN ({','.join('?' * len(removed_files))})",
                 removed_files,
             )
             await self.db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        s.rel,
-                        s.size,
-                        s.mtime_ns,
-                        s.sha256,
-                        json.dumps([_decl_json(d) for d in s.decls]),
-                        json.dumps([p.as_dict() for p in s.problems], ensure_ascii=False),
-                    )
-                    for s in states.values()
-                ],
+                [_file_row(s) for s in states.values()],
             )
             await self.db.execute("COMMIT")
         except BaseException:
             await self.db.execute("ROLLBACK")
             raise
 
-    async def _delete_issue(self, date: dt.date) -> None:
-        lo, hi = _id_range(date, date)
-        rows = await self._all("SELECT id, plain FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
-        # A contentless FTS5 table forgets a row only when given the values it indexed.
-        await self.db.executemany(
-            "INSERT INTO items_fts(items_fts, rowid, u, b) VALUES('delete', ?, ?, ?)",
-            [(rid, *index_columns(plain)) for rid, plain in rows],
-        )
-        await self.db.execute("DELETE FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
-        await self.db.execute("DELETE FROM issues WHERE date = ?", [date.isoformat()])
-
-    async def _put_issue(self, issue: Issue, current: tuple[str, int, str] | None) -> None:
+    def _plan_issue(
+        self, batch: _Batch, issue: Issue, current: tuple[str, int, str] | None
+    ) -> None:
         digest = issue_digest(issue)
-        rel = issue.file
         if current and current[2] == digest:
-            if current[:2] != (rel, issue.line):
-                await self.db.execute(
-                    "UPDATE issues SET file = ?, line = ? WHERE date = ?",
-                    [rel, issue.line, issue.key],
-                )
+            if current[:2] != (issue.file, issue.line):
+                batch.moved.append((issue.file, issue.line, issue.key))
             return
         if current:
-            await self._delete_issue(issue.date)
+            batch.delete.append(issue.date)
             self.report.updated.append(issue.date)
         else:
             self.report.added.append(issue.date)
-        await self.db.execute(
-            "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)",
-            [issue.key, issue.title, rel, issue.line, digest],
-        )
-        rows = []
+        batch.issues.append((issue.key, issue.title, issue.file, issue.line, digest))
         for pos, item in enumerate(issue.items[:POSITIONS]):
-            plain = visible_text(item.text)
-            rows.append(
+            batch.items.append(
                 (
                     item_id(issue.date, pos),
                     issue.key,
                     pos,
                     item.number,
                     item.text,
-                    plain,
+                    visible_text(item.text),
                     json.dumps(list(item.urls)),
                     item.line,
                 )
             )
-        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    async def _apply(self, batch: _Batch) -> None:
+        """All writes of a sync, a few statements each run over many rows."""
+        await self._write_issues(batch)
+        if batch.moved:
+            await self.db.executemany(
+                "UPDATE issues SET file = ?, line = ? WHERE date = ?", batch.moved
+            )
+
+    async def _write_issues(self, batch: _Batch) -> None:
+        for date in batch.delete:
+            await self._delete_issue(date)
         await self.db.executemany(
-            "INSERT INTO items_fts(rowid, u, b) VALUES (?, ?, ?)",
-            [(r[0], *index_columns(r[5])) for r in rows],
+            "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)",
+            batch.issues,
         )
+        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.items)
+        # FTS5 appends fastest when rowids ascend; item ids descend within an issue.
+        columns = [(row[0], *index_columns(row[5])) for row in sorted(batch.items)]
+        await self.db.executemany(
+            "INSERT INTO items_uni(rowid, u) VALUES (?, ?)", [(r, u) for r, u, _ in columns]
+        )
+        await self.db.executemany(
+            "INSERT INTO items_bi(rowid, b) VALUES (?, ?)", [(r, b) for r, _, b in columns]
+        )
+
+    async def _delete_issue(self, date: dt.date) -> None:
+        lo, hi = _id_range(date, date)
+        rows = await self._all("SELECT id, plain FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
+        # A contentless FTS5 table forgets a row only when given the values it indexed.
+        columns = [(rid, *index_columns(plain)) for rid, plain in rows]
+        await self.db.executemany(
+            "INSERT INTO items_uni(items_uni, rowid, u) VALUES('delete', ?, ?)",
+            [(r, u) for r, u, _ in columns],
+        )
+        await self.db.executemany(
+            "INSERT INTO items_bi(items_bi, rowid, b) VALUES('delete', ?, ?)",
+            [(r, b) for r, _, b in columns],
+        )
+        await self.db.execute("DELETE FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
+        await self.db.execute("DELETE FROM issues WHERE date = ?", [date.isoformat()])
+
+
+@dataclass
+class _Batch:
+    """The rows one sync writes, collected before the transaction starts."""
+
+    delete: list[dt.date] = field(default_factory=list)
+    issues: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+    moved: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+def _file_row(s: _FileState) -> tuple[Any, ...]:
+    return (
+        s.rel,
+        s.size,
+        s.mtime_ns,
+        s.sha256,
+        json.dumps([_decl_json(d) for d in s.decls]),
+        json.dumps([p.as_dict() for p in s.problems], ensure_ascii=False),
+    )
 
 
 def _find(state: _FileState, date: dt.date) -> Issue | None:

@@ -130,19 +130,16 @@ async def test_failed_sync_rolls_back_and_readers_see_the_old_index(
     write("newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
     await store.sync(content)
     write("newsflash-202502.md", month({1: ["一改"], 2: ["二改"], 3: ["三"]}))
-    calls = 0
-    original = store_module._Sync._put_issue
+    original = store_module._Sync._apply
 
-    async def put_then_fail(self: store_module._Sync, *args: object) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            # Between two writes of the transaction: the reader must still see the old index.
-            assert (await store.search("一改")).total == 0
-            raise RuntimeError("disk full")
-        await original(self, *args)  # type: ignore[arg-type]
+    async def write_then_fail(self: store_module._Sync, batch: store_module._Batch) -> None:
+        await original(self, batch)
+        # Every write of the sync is done but not committed: readers see the old index.
+        assert (await store.search("一改")).total == 0
+        assert (await store.search("二")).total == 1
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_module._Sync, "_put_issue", put_then_fail)
+    monkeypatch.setattr(store_module._Sync, "_apply", write_then_fail)
     with pytest.raises(RuntimeError):
         await store.sync(content)
     assert await store.counts() == (2, 2)
