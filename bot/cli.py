@@ -184,6 +184,23 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+async def cmd_console(args: argparse.Namespace, config: Config) -> int:
+    from bot.console import run_console
+
+    return await run_console(config, sys.stdin, sys.stdout, args.lang)
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """The real bot. Synchronous: python-telegram-bot owns the event loop."""
+    from bot.app import run
+    from bot.logs import setup_logging
+
+    token = config.token()
+    setup_logging(args.log_level or config.log_level, [token])
+    run(config, token)
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -250,6 +267,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels language")
     p.set_defaults(handler=cmd_search)
 
+    p = sub.add_parser(
+        "console",
+        parents=[common],
+        help="chat with the bot offline in the terminal",
+        epilog="Example: briefbot console (then type /find 小米)",
+    )
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="reply language")
+    p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the Telegram bot (needs a token)",
+        epilog="Example: TELEGRAM_BOT_TOKEN=123:ABC briefbot run --config config.yaml",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="override logging.level (the token is never logged)",
+    )
+    p.set_defaults(sync_handler=cmd_run)
+
     return parser
 
 
@@ -258,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if getattr(args, "sync_handler", None):
+            code: int = args.sync_handler(args, config)
+            return code
         handler: Handler = args.handler
         return asyncio.run(handler(args, config))
     except (ConfigError, CliError, StoreError) as err:

@@ -1,0 +1,158 @@
+"""Wiring: build the python-telegram-bot Application and run it. Only wiring lives here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import handlers as h
+from bot.config import Config
+from bot.i18n import COMMANDS
+from bot.store import Store, SyncReport
+from bot.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+COMMAND_HANDLERS: dict[str, Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]] = {
+    "start": h.cmd_start,
+    "stop": h.cmd_stop,
+    "latest": h.cmd_latest,
+    "date": h.cmd_date,
+    "find": h.cmd_find,
+    "list": h.cmd_list,
+    "help": h.cmd_help,
+    "lang": h.cmd_lang,
+}
+
+# Hooks the delivery layer adds: (application) -> awaitable, run after start / before stop.
+Hook = Callable[[Application[Any, Any, Any, Any, Any, Any]], Awaitable[None]]
+
+
+def log_sync(report: SyncReport) -> None:
+    for problem in report.problems:
+        log.warning("content: %s", problem)
+    log.info(
+        "index: %d issues, %d items (added %d, updated %d, removed %d)",
+        report.issues,
+        report.items,
+        len(report.added),
+        len(report.updated),
+        len(report.removed),
+    )
+
+
+async def set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The command menu, with descriptions in the user's language."""
+    for lang, items in COMMANDS.items():
+        commands = [BotCommand(c, d) for c, d in items]
+        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)
+    await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]])
+
+
+async def reload_content(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Pick up new or changed content files without a restart."""
+    s = h.svc(context)
+    report = await s.store.sync(s.config.content_dir)
+    if report.changed:
+        log_sync(report)
+        on_new = s.extra.get("on_new_issues")
+        if on_new and report.added:
+            await on_new(report.added)
+
+
+def build_application(
+    config: Config,
+    token: str,
+    *,
+    on_start: list[Hook] | None = None,
+    on_stop: list[Hook] | None = None,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        store = await Store.open(config.storage_path)
+        log_sync(await store.sync(config.content_dir))
+        throttle = Throttle(config.telegram.throttle_messages, config.telegram.throttle_seconds)
+        app.bot_data["svc"] = h.Services(config, store, throttle)
+        await set_commands(app)
+        if config.reload_seconds and app.job_queue:
+            app.job_queue.run_repeating(
+                reload_content,
+                interval=config.reload_seconds,
+                first=config.reload_seconds,
+                name="reload-content",
+            )
+        for hook in on_start or []:
+            await hook(app)
+
+    async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        for hook in on_stop or []:
+            await hook(app)
+        services: h.Services | None = app.bot_data.get("svc")
+        if services:
+            await services.store.close()
+
+    api = config.telegram.api_base_url
+    defaults = Defaults(
+        parse_mode=ParseMode.HTML,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        tzinfo=config.delivery.tz,
+    )
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .defaults(defaults)
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    register(app)
+    return app
+
+
+def register(
+    app: Application[Any, Any, Any, Any, Any, Any], extra: dict[str, Any] | None = None
+) -> None:
+    app.add_handler(TypeHandler(Update, h.throttle_gate), group=-1)
+    for name, callback in {**COMMAND_HANDLERS, **(extra or {})}.items():
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(MessageHandler(filters.COMMAND, h.cmd_unknown))
+    app.add_handler(CallbackQueryHandler(h.on_button))
+    app.add_handler(InlineQueryHandler(h.on_inline))
+    app.add_handler(ChatMemberHandler(h.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_error_handler(h.on_error)
+
+
+def run(config: Config, token: str) -> None:
+    """Run until SIGINT/SIGTERM: polling by default, or PTB's webhook server."""
+    app = build_application(config, token)
+    if config.telegram.mode == "webhook":
+        wh = config.telegram.webhook
+        app.run_webhook(
+            listen=wh.listen,
+            port=wh.port,
+            url_path=wh.path,
+            webhook_url=f"{wh.url.rstrip('/')}/{wh.path}",
+            secret_token=wh.secret_token,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

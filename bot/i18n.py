@@ -1,0 +1,142 @@
+"""Reply texts in Chinese and English. A chat's language follows the user's Telegram
+language (zh* is Chinese, anything else English) unless /lang chose one."""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "zh": {
+        "welcome": (
+            "👋 你好！我是 <b>行业快讯</b> 机器人。\n"
+            "每天 {times}（{tz}）我会把最新一期快讯发到这里。\n\n"
+            "试试：\n/latest 最新一期\n/date 2025-02-14 某天的快讯\n/find 小米 搜索全部存档\n"
+            "/list 本月目录\n/help 全部命令\n\n发送 /stop 可随时退订。"
+        ),
+        "already": "这个聊天已经订阅了每日快讯。/stop 退订。",
+        "stopped": "已退订，不会再收到每日快讯。/start 可重新订阅。",
+        "not_subscribed": "这个聊天没有订阅。/start 订阅每日快讯。",
+        "admins_only": "抱歉，只有群管理员可以更改本群的订阅。",
+        "empty_archive": "存档还是空的，稍后再试。",
+        "no_issue": "{date} 没有快讯。",
+        "no_issue_near": "{date} 没有快讯，看看最近的几期：",
+        "date_usage": "用法：/date 2025-02-14\n也可以写 2025.02.14、2025年2月14日、2月14日、昨天、latest。",
+        "bad_date": "看不懂这个日期：{text}\n可用的写法：{forms}",
+        "find_usage": "用法：/find 小米\n多个词用空格分开（都要出现），可加日期：/find 芯片 2025-02",
+        "find_none": "没有找到“{query}”。试试更短的词，或者去掉日期。",
+        "bad_query": "搜索有问题：{error}",
+        "list_usage": "用法：/list 2025-02（不写月份就是最新一个月）",
+        "list_empty": "{month} 没有快讯。",
+        "list_header": "📅 <b>{month}</b> 共 {count} 期，点一下打开：",
+        "help": (
+            "<b>命令</b>\n"
+            "/start 订阅每日快讯（群里需要管理员）\n/stop 退订\n"
+            "/latest 最新一期\n/date 2025-02-14 某天的快讯（也可 2月14日、昨天）\n"
+            "/find 小米 搜索存档（多个词空格分开；可加 2025-02 这样的日期）\n"
+            "/list 2025-02 某月目录\n/time 08:30 设定每天的推送时间\n"
+            "/watch 小米 关注关键词，有新消息时提醒\n/unwatch 小米 取消关注\n"
+            "/channel @频道 为你管理的频道订阅\n/lang en 切换语言（zh / en / auto）\n"
+            "/help 本帮助\n\n也可以在任何聊天里输入 @{bot} 小米 直接搜索。"
+        ),
+        "unknown": "不认识这个命令。发送 /help 查看全部命令。",
+        "lang_set": "语言已设为中文。",
+        "lang_auto": "语言将跟随你的 Telegram 设置。",
+        "lang_usage": "用法：/lang zh、/lang en 或 /lang auto",
+        "slow_down": "太快了，请稍等几秒再试。",
+        "error": "抱歉，出了点问题，已经记录下来了。请稍后再试。",
+        "stale": "这个按钮已经过期了，请重新发送命令。",
+        "prev": "◀ {date}",
+        "next": "{date} ▶",
+        "prev_page": "◀ 上一页",
+        "next_page": "下一页 ▶",
+        "admin_only": "这个命令只有管理员可以使用。",
+    },
+    "en": {
+        "welcome": (
+            "👋 Hello! I am the <b>daily tech brief</b> (行业快讯) bot.\n"
+            "Every day at {times} ({tz}) I post the newest issue here.\n\n"
+            "Try:\n/latest the newest issue\n/date 2025-02-14 one day's brief\n"
+            "/find xiaomi search the whole archive\n/list this month's issues\n/help all commands\n\n"
+            "Send /stop to unsubscribe at any time."
+        ),
+        "already": "This chat is already subscribed to the daily brief. /stop to unsubscribe.",
+        "stopped": "Unsubscribed: no more daily briefs. /start subscribes again.",
+        "not_subscribed": "This chat is not subscribed. /start subscribes to the daily brief.",
+        "admins_only": "Sorry, only the group's administrators can change its subscription.",
+        "empty_archive": "The archive is empty for now; try again later.",
+        "no_issue": "No brief on {date}.",
+        "no_issue_near": "No brief on {date}. The nearest issues:",
+        "date_usage": "Usage: /date 2025-02-14\nAlso 2025.02.14, 2025年2月14日, 2月14日, yesterday, latest.",
+        "bad_date": "Cannot read the date: {text}\nAccepted forms: {forms}",
+        "find_usage": "Usage: /find xiaomi\nSeparate words with spaces (all must appear); add a date: /find AI 2025-02",
+        "find_none": "Nothing found for “{query}”. Try a shorter word, or drop the date.",
+        "bad_query": "Cannot search for that: {error}",
+        "list_usage": "Usage: /list 2025-02 (no month: the latest one)",
+        "list_empty": "No briefs in {month}.",
+        "list_header": "📅 <b>{month}</b>: {count} issues; tap one to open it:",
+        "help": (
+            "<b>Commands</b>\n"
+            "/start subscribe to the daily brief (admins only in groups)\n/stop unsubscribe\n"
+            "/latest the newest issue\n/date 2025-02-14 one day's brief (also 2月14日, yesterday)\n"
+            "/find xiaomi search the archive (words separated by spaces; add a date like 2025-02)\n"
+            "/list 2025-02 a month's issues\n/time 08:30 choose this chat's delivery time\n"
+            "/watch xiaomi get new items that match\n/unwatch xiaomi stop watching\n"
+            "/channel @channel subscribe a channel you manage\n/lang zh switch language (zh / en / auto)\n"
+            "/help this help\n\nIn any chat, type @{bot} xiaomi to search inline."
+        ),
+        "unknown": "Unknown command. Send /help to see them all.",
+        "lang_set": "Language set to English.",
+        "lang_auto": "The language follows your Telegram settings again.",
+        "lang_usage": "Usage: /lang zh, /lang en or /lang auto",
+        "slow_down": "Slow down a little, please: try again in a few seconds.",
+        "error": "Sorry, something went wrong; it has been logged. Please try again later.",
+        "stale": "This button has expired; please send the command again.",
+        "prev": "◀ {date}",
+        "next": "{date} ▶",
+        "prev_page": "◀ Previous",
+        "next_page": "Next ▶",
+        "admin_only": "This command is for the bot's administrators.",
+    },
+}
+
+# Command menus for setMyCommands, per language (Telegram shows the user's language).
+COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "zh": [
+        ("latest", "最新一期快讯"),
+        ("date", "某天的快讯，如 /date 2025-02-14"),
+        ("find", "搜索存档，如 /find 小米"),
+        ("list", "某月目录，如 /list 2025-02"),
+        ("start", "订阅每日快讯"),
+        ("stop", "退订"),
+        ("time", "设定推送时间，如 /time 08:30"),
+        ("watch", "关注关键词"),
+        ("unwatch", "取消关注关键词"),
+        ("channel", "为你管理的频道订阅"),
+        ("lang", "切换语言 zh / en / auto"),
+        ("help", "全部命令"),
+    ],
+    "en": [
+        ("latest", "The newest issue"),
+        ("date", "One day's brief, e.g. /date 2025-02-14"),
+        ("find", "Search the archive, e.g. /find xiaomi"),
+        ("list", "A month's issues, e.g. /list 2025-02"),
+        ("start", "Subscribe to the daily brief"),
+        ("stop", "Unsubscribe"),
+        ("time", "Delivery time, e.g. /time 08:30"),
+        ("watch", "Watch a keyword"),
+        ("unwatch", "Stop watching a keyword"),
+        ("channel", "Subscribe a channel you manage"),
+        ("lang", "Language zh / en / auto"),
+        ("help", "All commands"),
+    ],
+}
+
+
+def lang_of(language_code: str | None) -> str:
+    """zh* is Chinese; anything else (or nothing) English."""
+    return "zh" if (language_code or "").lower().startswith("zh") else "en"
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    table = _TEXTS.get(lang, _TEXTS["zh"])
+    return table[key].format(**values) if values else table[key]
