@@ -9,6 +9,7 @@ from typing import Any
 from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -120,6 +121,9 @@ def build_application(
         .base_file_url(f"{api}/file/bot")
         .defaults(defaults)
         .concurrent_updates(True)
+        # Replies: stay under 30/s overall and 20/min per group, and when Telegram still
+        # answers 429, wait retry_after and try again instead of failing the command.
+        .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

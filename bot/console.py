@@ -121,7 +121,9 @@ async def run_console(config: Config, stdin: IO[str], stdout: IO[str], lang: str
         report = await store.sync(config.content_dir)
         ctx = Ctx(store, lang, dt.datetime.now(config.delivery.tz).date(), "briefbot")
         print(INTRO, file=stdout)
-        print(f"({report.issues} issues, {report.items} items in {config.content_dir})", file=stdout)
+        print(
+            f"({report.issues} issues, {report.items} items in {config.content_dir})", file=stdout
+        )
         buttons: list[Button] = []
         while True:
             print(PROMPT, end="", file=stdout, flush=True)

@@ -67,7 +67,10 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.keyboard:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.text, callback_data=b.data) for b in row] for row in reply.keyboard]
+        [
+            [InlineKeyboardButton(b.text, callback_data=b.data) for b in row]
+            for row in reply.keyboard
+        ]
     )
 
 
@@ -234,7 +237,9 @@ async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     info = chats.ChatInfo.from_telegram(update.effective_chat)
     await chats.set_language(svc(context).store, info, None if choice == "auto" else choice)
     ctx = await reply_ctx(update, context)
-    await send(update, context, Reply((t(ctx.lang, "lang_auto" if choice == "auto" else "lang_set"),)))
+    await send(
+        update, context, Reply((t(ctx.lang, "lang_auto" if choice == "auto" else "lang_set"),))
+    )
 
 
 # -- buttons and inline mode --------------------------------------------------------------

@@ -42,3 +42,6 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # Belt and braces: httpx's INFO lines are request URLs, which contain the token.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
+    # aiosqlite's DEBUG lines repr every statement with all its parameters: whole archive
+    # texts, megabytes per sync, slow enough to stall the database thread.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

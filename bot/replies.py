@@ -134,9 +134,7 @@ async def by_date(ctx: Ctx, arg: str) -> Reply:
     try:
         when = parse_date(text, ctx.today, await ctx.store.issue_dates())
     except DateError:
-        return Reply(
-            (escape(t(ctx.lang, "bad_date", text=text[:100], forms=ACCEPTED_FORMS)),)
-        )
+        return Reply((escape(t(ctx.lang, "bad_date", text=text[:100], forms=ACCEPTED_FORMS)),))
     if when == LATEST:
         return await latest(ctx)
     assert isinstance(when, dt.date)
