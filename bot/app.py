@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -22,9 +22,12 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import handlers as h
 from bot.config import Config
+from bot.delivery import BroadcastReport, DeliveryEngine, Limits
+from bot.delivery_handlers import HANDLERS as DELIVERY_HANDLERS
 from bot.i18n import COMMANDS
 from bot.store import Store, SyncReport
 from bot.throttle import Throttle
@@ -40,7 +43,10 @@ COMMAND_HANDLERS: dict[str, Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaita
     "list": h.cmd_list,
     "help": h.cmd_help,
     "lang": h.cmd_lang,
+    **DELIVERY_HANDLERS,
 }
+
+TICK_SECONDS = 30
 
 # Hooks the delivery layer adds: (application) -> awaitable, run after start / before stop.
 Hook = Callable[[Application[Any, Any, Any, Any, Any, Any]], Awaitable[None]]
@@ -78,6 +84,56 @@ async def reload_content(context: ContextTypes.DEFAULT_TYPE) -> None:
             await on_new(report.added)
 
 
+async def start_delivery(
+    app: Application[Any, Any, Any, Any, Any, Any], config: Config, token: str
+) -> None:
+    """The broadcast engine in the background, its schedule tick, and missed runs caught up.
+
+    It sends through its own Bot: no AIORateLimiter (the engine keeps the limits itself, up
+    to 1000/s for paid broadcasts) and a connection pool as wide as its in-flight window."""
+    s: h.Services = app.bot_data["svc"]
+    limits = Limits.from_config(config.delivery)
+    api = config.telegram.api_base_url
+    sender = Bot(
+        token,
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=HTTPXRequest(connection_pool_size=limits.in_flight + 4),
+    )
+    await sender.initialize()
+
+    async def report(result: BroadcastReport) -> None:
+        for admin in config.telegram.admins:
+            try:
+                await app.bot.send_message(admin, f"📬 {result.summary()}", parse_mode=None)
+            except Exception:  # an unreachable admin must not stop delivery
+                log.warning("could not send the broadcast report to admin %s", admin)
+
+    engine = DeliveryEngine(s.store, sender, config.delivery, limits=limits, on_report=report)
+    s.extra.update(engine=engine, sender=sender, on_new_issues=engine.on_new_issues)
+    await engine.sync_channels()
+    await engine.start()
+    await engine.tick()  # a run missed while the bot was down goes out now
+    if app.job_queue:
+        app.job_queue.run_repeating(
+            tick_job, interval=TICK_SECONDS, first=TICK_SECONDS, name="delivery-tick"
+        )
+
+
+async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    engine: DeliveryEngine = h.svc(context).extra["engine"]
+    await engine.tick()
+
+
+async def stop_delivery(services: h.Services) -> None:
+    engine: DeliveryEngine | None = services.extra.get("engine")
+    if engine is not None:
+        await engine.stop()
+    sender: Bot | None = services.extra.get("sender")
+    if sender is not None:
+        await sender.shutdown()
+
+
 def build_application(
     config: Config,
     token: str,
@@ -98,6 +154,7 @@ def build_application(
                 first=config.reload_seconds,
                 name="reload-content",
             )
+        await start_delivery(app, config, token)
         for hook in on_start or []:
             await hook(app)
 
@@ -106,6 +163,7 @@ def build_application(
             await hook(app)
         services: h.Services | None = app.bot_data.get("svc")
         if services:
+            await stop_delivery(services)
             await services.store.close()
 
     api = config.telegram.api_base_url

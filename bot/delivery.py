@@ -673,24 +673,26 @@ class DeliveryEngine:
         renew_at = 0.0
         while not self._stopping:
             now = time.monotonic()
-            if now >= renew_at:
-                renew_at = now + self._lease.ttl / 3
-                if not await self._hold_lease():
-                    await self._sleep(self._lease.ttl / 3)
-                    continue
             try:
+                if now >= renew_at:
+                    renew_at = now + self._lease.ttl / 3
+                    await self._hold_lease()
+                if not self._leader:  # another process sends; a wake-up must not change that
+                    await self._sleep(renew_at - now)
+                    continue
                 await self._step(now)
             except Exception:
                 log.exception("delivery: unexpected error; retrying in a second")
                 await self._sleep(1.0)
 
-    async def _hold_lease(self) -> bool:
+    async def _hold_lease(self) -> None:
         was = self._leader
         self._leader = await self._lease.acquire()
         if self._leader and not was:
             log.info("delivery: this process sends (resuming pending messages)")
+            if not self._tasks:  # what was in memory may have been sent by the other one
+                self._lanes = _Lanes(self.limits)
             self.notify()
-        return self._leader
 
     async def _step(self, now: float) -> None:
         if now >= self._checked_open:
