@@ -201,6 +201,77 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
+    """Post an issue now to every active chat lacking it, as the admin /broadcast does."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from bot.delivery import DeliveryEngine, DeliveryError, Limits
+
+    token = "" if args.dry_run else config.token()
+    store, _ = await _open_synced(config)
+    limits = Limits.from_config(config.delivery)
+    api = config.telegram.api_base_url
+    bot = Bot(
+        token or "0:dry-run",
+        base_url=f"{api}/bot",
+        request=HTTPXRequest(connection_pool_size=limits.in_flight + 4),
+    )
+    engine = DeliveryEngine(store, bot, config.delivery, limits=limits)
+    try:
+        date = await resolve_issue_date(store, args.date, dt.date.today()) if args.date else None
+        try:
+            plan = await engine.broadcast_now(date, "cli", dry_run=args.dry_run)
+        except DeliveryError as err:
+            raise CliError(str(err)) from None
+        verb = "would post" if args.dry_run else "posting"
+        print(f"{plan.issue.isoformat()}: {verb} {plan.messages} messages to {plan.chats} chats")
+        if args.dry_run or not plan.chats:
+            return EXIT_OK
+        async with bot:
+            await engine.start()
+            try:
+                report = await engine.wait(plan.broadcast_id, _progress)
+            finally:
+                await engine.stop()
+        print(file=sys.stderr)
+        if report:
+            print(report.summary())
+        return EXIT_OK if report and not report.failed else EXIT_FAIL
+    finally:
+        await store.close()
+
+
+async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
+    from bot import chats
+
+    store = await Store.open(config.storage_path)
+    try:
+        records = await chats.list_chats(store)
+    finally:
+        await store.close()
+    if args.json:
+        _print_json([r.as_dict() for r in records])
+        return EXIT_OK
+    for r in records:
+        when = r.delivery_time.strftime("%H:%M") if r.delivery_time else "default"
+        last = r.last_issue.isoformat() if r.last_issue else "-"
+        print(f"{r.id}\t{r.type}\t{r.status.value}\t{when}\t{last}\t{r.title}")
+    print(f"{len(records)} chats", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -275,6 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="reply language")
     p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser(
+        "broadcast",
+        parents=[common],
+        help="post an issue now to every subscriber lacking it",
+        epilog="Example: briefbot broadcast --date 2025-02-14 --dry-run",
+    )
+    p.add_argument("--date", help="the issue (default: the newest)")
+    p.add_argument("--dry-run", action="store_true", help="only count chats and messages")
+    p.set_defaults(handler=cmd_broadcast)
+
+    p = sub.add_parser(
+        "subscribers",
+        parents=[common],
+        help="list chats and their status",
+        epilog="Example: briefbot subscribers --json",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_subscribers)
 
     p = sub.add_parser(
         "run",
