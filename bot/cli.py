@@ -16,7 +16,7 @@ from typing import Any
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
 from bot.content import read_archive
-from bot.dates import LATEST, DateError, parse_date
+from bot.dates import LATEST, DateError
 from bot.model import Issue, Problem, Severity
 from bot.render import issue_plain, search_page_plain
 from bot.search import QueryError
@@ -123,17 +123,17 @@ async def cmd_index(args: argparse.Namespace, config: Config) -> int:
 
 async def resolve_issue_date(store: Store, text: str, today: dt.date) -> dt.date:
     """A typed date to an issue date (``latest`` is the newest issue)."""
-    known = await store.issue_dates()
     try:
-        when = parse_date(text, today, known)
+        when = await store.resolve_date(text, today)
     except DateError as err:
         raise CliError(str(err), EXIT_USAGE) from None
     if when == LATEST:
-        if not known:
+        latest = await store.latest_date()
+        if latest is None:
             raise CliError(
                 "the archive is empty: add files to the content folder, then run briefbot index"
             )
-        return known[-1]
+        return latest
     assert isinstance(when, dt.date)
     return when
 

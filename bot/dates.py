@@ -68,6 +68,12 @@ def parse_date(text: str, today: dt.date, known: Iterable[dt.date] = ()) -> dt.d
     raise DateError(text)
 
 
+def month_day(text: str) -> tuple[int, int] | None:
+    """(month, day) when the text is a date without a year (``2月14日``, ``02-14``)."""
+    m = _MONTH_DAY.match(_normalize(text))
+    return (int(m[1]), int(m[2])) if m else None
+
+
 def most_recent(month: int, day: int, today: dt.date) -> dt.date:
     """The latest date with this month and day that is not after today (Feb 29 included)."""
     for year in range(today.year, today.year - 8, -1):

@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import chats
-from bot.dates import LATEST, DateError, parse_date
+from bot.dates import LATEST, DateError
 from bot.delivery import DeliveryEngine, DeliveryError, Stats
 from bot.handlers import args_text, is_chat_admin, reply_ctx, send, svc
 from bot.i18n import t
@@ -170,9 +170,7 @@ async def cmd_broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     date: dt.date | None = None
     if arg:
         try:
-            when = parse_date(
-                arg, dt.datetime.now(s.config.delivery.tz).date(), await s.store.issue_dates()
-            )
+            when = await s.store.resolve_date(arg, dt.datetime.now(s.config.delivery.tz).date())
         except DateError:
             await _say(update, context, "broadcast_usage")
             return

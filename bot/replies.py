@@ -132,7 +132,7 @@ async def by_date(ctx: Ctx, arg: str) -> Reply:
     if not text:
         return Reply((escape(t(ctx.lang, "date_usage")),))
     try:
-        when = parse_date(text, ctx.today, await ctx.store.issue_dates())
+        when = await ctx.store.resolve_date(text, ctx.today)
     except DateError:
         return Reply((escape(t(ctx.lang, "bad_date", text=text[:100], forms=ACCEPTED_FORMS)),))
     if when == LATEST:

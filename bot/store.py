@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from bot.content import Decl, content_files, declarations, decode, file_month, parse_text, resolve
+from bot.dates import month_day, parse_date
 from bot.markdown import visible_text
 from bot.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severity
 from bot.schema import MIGRATIONS
@@ -29,6 +30,7 @@ from bot.search import Match, Query, fts_match, index_columns, mark_ranges, pars
 # Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
 # newest issue first and, within an issue, archive order; the order search pages in.
 POSITIONS = 10_000
+WRITE_CHUNK = 500  # issues per batch of inserts during a sync (bounds memory)
 
 
 class StoreError(Exception):
@@ -215,6 +217,21 @@ class Store:
             dt.date.fromisoformat(before) if before else None,
             dt.date.fromisoformat(after) if after else None,
         )
+
+    async def dates_on(self, month: int, day: int) -> list[dt.date]:
+        """Issue dates with this month and day, any year (for ``2月14日``)."""
+        rows = await self._rows(
+            "SELECT date FROM issues WHERE substr(date, 6) = ? ORDER BY date",
+            [f"{month:02d}-{day:02d}"],
+        )
+        return [dt.date.fromisoformat(r[0]) for r in rows]
+
+    async def resolve_date(self, text: str, today: dt.date) -> dt.date | str:
+        """A typed date (see bot.dates) or ``LATEST``; a year-less date means the most recent
+        issue on that day. Raises DateError. Reads issue dates only when it must."""
+        md = month_day(text)
+        known = await self.dates_on(*md) if md and 1 <= md[0] <= 12 else []
+        return parse_date(text, today, known)
 
     async def issue_dates(
         self, start: dt.date | None = None, end: dt.date | None = None
@@ -458,39 +475,44 @@ class _Sync:
             self.report.updated.append(issue.date)
         else:
             self.report.added.append(issue.date)
-        batch.issues.append((issue.key, issue.title, issue.file, issue.line, digest))
-        for pos, item in enumerate(issue.items[:POSITIONS]):
-            batch.items.append(
-                (
-                    item_id(issue.date, pos),
-                    issue.key,
-                    pos,
-                    item.number,
-                    item.text,
-                    visible_text(item.text),
-                    json.dumps(list(item.urls)),
-                    item.line,
-                )
-            )
+        batch.puts.append((issue, digest))
 
     async def _apply(self, batch: _Batch) -> None:
-        """All writes of a sync, a few statements each run over many rows."""
-        await self._write_issues(batch)
+        """All writes of a sync, inside its transaction. Rows are built and written a chunk
+        of issues at a time, oldest first: memory stays bounded on a full build, and FTS5
+        still sees ascending rowids."""
+        for date in batch.delete:
+            await self._delete_issue(date)
+        for start in range(0, len(batch.puts), WRITE_CHUNK):
+            await self._write_issues(batch.puts[start : start + WRITE_CHUNK])
         if batch.moved:
             await self.db.executemany(
                 "UPDATE issues SET file = ?, line = ? WHERE date = ?", batch.moved
             )
 
-    async def _write_issues(self, batch: _Batch) -> None:
-        for date in batch.delete:
-            await self._delete_issue(date)
+    async def _write_issues(self, puts: Sequence[tuple[Issue, str]]) -> None:
         await self.db.executemany(
             "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)",
-            batch.issues,
+            [(i.key, i.title, i.file, i.line, digest) for i, digest in puts],
         )
-        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.items)
+        items = [
+            (
+                item_id(issue.date, pos),
+                issue.key,
+                pos,
+                item.number,
+                item.text,
+                visible_text(item.text),
+                json.dumps(list(item.urls)),
+                item.line,
+            )
+            for issue, _ in puts
+            for pos, item in enumerate(issue.items[:POSITIONS])
+        ]
+        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
         # FTS5 appends fastest when rowids ascend; item ids descend within an issue.
-        columns = [(row[0], *index_columns(row[5])) for row in sorted(batch.items)]
+        columns = [(row[0], *index_columns(row[5])) for row in sorted(items)]
+        del items
         await self.db.executemany(
             "INSERT INTO items_uni(rowid, u) VALUES (?, ?)", [(r, u) for r, u, _ in columns]
         )
@@ -520,8 +542,7 @@ class _Batch:
     """The rows one sync writes, collected before the transaction starts."""
 
     delete: list[dt.date] = field(default_factory=list)
-    issues: list[tuple[str, str, str, int, str]] = field(default_factory=list)
-    items: list[tuple[Any, ...]] = field(default_factory=list)
+    puts: list[tuple[Issue, str]] = field(default_factory=list)  # (issue, digest), by date
     moved: list[tuple[str, int, str]] = field(default_factory=list)
 
 

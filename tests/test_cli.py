@@ -69,7 +69,9 @@ def test_index_then_show_and_search_json(capsys: pytest.CaptureFixture[str], cfg
     assert set(result["results"][0]) == {"date", "number", "text", "urls"}
 
 
-@pytest.mark.parametrize("date", ["latest", "2025-02-14", "2025.02.14", "2025/2/14", "20250214"])
+@pytest.mark.parametrize(
+    "date", ["latest", "2025-02-14", "2025.02.14", "2025/2/14", "20250214", "2月14日", "02-14"]
+)
 def test_show_accepts_date_forms(capsys: pytest.CaptureFixture[str], cfg: Path, date: str) -> None:
     code, out, _ = run(capsys, "show", date, "--config", str(cfg))
     assert code == 0 and out.startswith("2025-02-14 · 2025年02月14日 💡行业快讯")

@@ -379,6 +379,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # a burst of new connections must not overflow the backlog
 
     def __init__(self, address: tuple[str, int], api: FakeBotAPI) -> None:
         self.api = api
