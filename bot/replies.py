@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from bot.dates import ACCEPTED_FORMS, LATEST, DateError, parse_date
+from bot.dates import ACCEPTED_FORMS, LATEST, DateError
 from bot.i18n import t
 from bot.markdown import visible_text
 from bot.model import Issue, Item
@@ -253,7 +253,7 @@ async def inline(ctx: Ctx, query: str, offset_text: str = "") -> InlineAnswer:
         issue_date = await ctx.store.latest_date()
     else:
         try:
-            when = parse_date(text, ctx.today, ())
+            when = await ctx.store.resolve_date(text, ctx.today)
             issue_date = await ctx.store.latest_date() if when == LATEST else when  # type: ignore[assignment]
         except DateError:
             issue_date = None
