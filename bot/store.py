@@ -102,6 +102,7 @@ class _FileState:
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
+    db: aiosqlite.Connection | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
@@ -110,6 +111,8 @@ async def _connect(path: Path) -> aiosqlite.Connection:
         await db.execute("PRAGMA foreign_keys = ON")
         await db.execute("PRAGMA busy_timeout = 10000")
     except Exception as err:  # sqlite3.DatabaseError, OSError: both mean "cannot use it"
+        if db is not None:
+            await db.close()  # its worker thread would otherwise keep the process alive
         raise StoreError(f"cannot open the database {path}: {err}") from err
     return db
 
