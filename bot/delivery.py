@@ -86,11 +86,12 @@ class DeliveryError(Exception):
 class Limits:
     """What the sender keeps to. Defaults follow Telegram's documented limits."""
 
-    per_second: float = 25.0  # all chats together
+    # Token buckets: at most burst + rate x T messages in any T seconds.
+    per_second: float = 25.0  # all chats together: never more than 30 in a second
     burst: float = 5.0
     private_per_second: float = 1.0
     private_burst: float = 3.0  # the parts of one issue may go out back to back
-    group_per_minute: float = 20.0  # groups, supergroups and channels
+    group_per_minute: float = 17.0  # groups, supergroups, channels: at most 20 in a minute
     group_burst: float = 3.0
     in_flight: int = 16  # concurrent requests: throughput must not wait on round trips
     attempts: int = 5  # tries for timeouts, 5xx and connection errors
@@ -532,23 +533,30 @@ class _Op:
     next_at: float = 0.0
 
 
+_APPLY = {
+    "sent": "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?,"
+    " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+    "retry": "UPDATE outbox SET attempts = ?, next_at = ?, last_error = ?"
+    " WHERE id = ? AND status = 'pending'",
+    "failed": "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?"
+    " WHERE id = ? AND status = 'pending'",
+}
+
+
+def _op_params(op: _Op, now: float) -> tuple[Any, ...]:
+    if op.kind == "sent":
+        return (op.message_id, now, op.row.id)
+    if op.kind == "retry":
+        return (op.row.attempts, op.next_at, op.error, op.row.id)
+    return (op.row.attempts, op.error, op.row.id)
+
+
 async def _apply(db: aiosqlite.Connection, ops: Sequence[_Op]) -> None:
     now = time.time()
-    await db.executemany(
-        "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?,"
-        " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-        [(op.message_id, now, op.row.id) for op in ops if op.kind == "sent"],
-    )
-    await db.executemany(
-        "UPDATE outbox SET attempts = ?, next_at = ?, last_error = ?"
-        " WHERE id = ? AND status = 'pending'",
-        [(op.row.attempts, op.next_at, op.error, op.row.id) for op in ops if op.kind == "retry"],
-    )
-    await db.executemany(
-        "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?"
-        " WHERE id = ? AND status = 'pending'",
-        [(op.row.attempts, op.error, op.row.id) for op in ops if op.kind == "failed"],
-    )
+    for kind, sql in _APPLY.items():
+        params = [_op_params(op, now) for op in ops if op.kind == kind]
+        if params:  # each statement is a round trip to the database thread
+            await db.executemany(sql, params)
 
 
 def _gone(err: TelegramError) -> bool:
@@ -672,6 +680,8 @@ class DeliveryEngine:
     async def _run(self) -> None:
         renew_at = 0.0
         while not self._stopping:
+            # Cleared before looking at the state: a wake-up from here on is not lost.
+            self._wake.clear()
             now = time.monotonic()
             try:
                 if now >= renew_at:
@@ -705,6 +715,11 @@ class DeliveryEngine:
             await self._sleep(wait)
             return
         lane = self._lanes.pop_ready(now)
+        if lane is None and not self._exhausted and len(self._lanes) < 10 * self._window:
+            # Everything loaded waits on its chat's limit (a group's backlog, say): look
+            # further ahead rather than leave the global rate unused.
+            await self._refill(more=True)
+            lane = self._lanes.pop_ready(now)
         if lane is None:
             wake = self._lanes.next_wake()
             await self._sleep(min(self.poll, wake - now) if wake else self.poll)
@@ -720,7 +735,7 @@ class DeliveryEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
+        """Until ``seconds`` passed or something changed (a send ended, rows were queued)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, seconds))
 
@@ -729,11 +744,12 @@ class DeliveryEngine:
             return True
         return now >= self._refill_at
 
-    async def _refill(self) -> None:
-        """Load the next pending rows (a window, never the whole outbox) and forget rows
-        that stopped being pending (a /stop, a block noticed by another path)."""
+    async def _refill(self, more: bool = False) -> None:
+        """Top the rows in memory up to the window (``more``: one window beyond), never the
+        whole outbox, and forget rows that stopped being pending (cancelled by a /stop)."""
         self._refill_at = time.monotonic() + self.poll
-        limit = len(self._lanes) + self._window
+        loaded = len(self._lanes)
+        limit = loaded + (self._window if more else max(1, self._window - loaded))
         async with self.store.transaction() as db:  # a consistent read of committed rows
             rows = await _rows(
                 db,
@@ -902,28 +918,24 @@ class DeliveryEngine:
         await self._check_finished(r[0] for r in rows)
 
     async def _finish(self, broadcast_id: int) -> None:
+        """Close the broadcast if it is fully enqueued and nothing of it is pending."""
         if not self._leader:
             return  # the sending process reports
         async with self.store.transaction() as db:
-            report = await _report(db, broadcast_id)
-            if report is None or report.pending or report.finished:
-                return
-            flags = await _rows(
-                db, "SELECT enqueued_at FROM broadcasts WHERE id = ?", [broadcast_id]
+            done = await _rows(
+                db,
+                "SELECT 1 FROM broadcasts WHERE id = ? AND enqueued_at IS NOT NULL"
+                " AND finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox"
+                " WHERE broadcast_id = ? AND status = 'pending')",
+                [broadcast_id, broadcast_id],
             )
-            if not flags or flags[0][0] is None:
+            live = await _report(db, broadcast_id) if done else None
+            if live is None:
                 return
             await db.execute(
                 "UPDATE broadcasts SET finished_at = ?, total = ?, sent = ?, failed = ?,"
                 " cancelled = ? WHERE id = ?",
-                [
-                    time.time(),
-                    report.total,
-                    report.sent,
-                    report.failed,
-                    report.cancelled,
-                    broadcast_id,
-                ],
+                [time.time(), live.total, live.sent, live.failed, live.cancelled, broadcast_id],
             )
             report = await _report(db, broadcast_id)
         if report is not None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
+import telegram
 
 from bot import chats
+from bot import store as store_module
 from bot.chats import ChatInfo, Status, WatchLimitError
+from bot.schema import MIGRATIONS
 from bot.search import QueryError
 from bot.store import Store
 from tests.fakebot import FakeBotAPI
@@ -32,7 +37,7 @@ async def queue(store: Store, chat_id: int, parts: int = 2, kind: str = "issue")
 
 async def outbox(store: Store) -> list[tuple[int, str, str]]:
     async with store.db.execute("SELECT chat_id, kind, status FROM outbox ORDER BY id") as cur:
-        return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
 async def test_subscribe_and_unsubscribe_report_changes(store: Store) -> None:
@@ -228,3 +233,27 @@ async def test_resolve_and_sync_config_channels(store: Store, fake_api: FakeBotA
     assert gone == [-1005555]
     news = await chats.get(store, CHANNEL.id)
     assert news is not None and news.status is Status.ACTIVE
+
+
+def test_chat_info_from_telegram() -> None:
+    user = telegram.Chat(5, "private", first_name="Ada", last_name="L", username="ada")
+    assert ChatInfo.from_telegram(user) == ChatInfo(5, "private", "Ada L", "ada")
+    group = telegram.Chat(-7, "supergroup", title="Team")
+    assert ChatInfo.from_telegram(group) == ChatInfo(-7, "supergroup", "Team", None)
+
+
+async def test_an_archive_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database made by the previous release (the index only) gains the delivery tables
+    and keeps its issues."""
+    path = tmp_path / "old.sqlite3"
+    db = await store_module._connect(path)
+    assert await store_module.migrate(db, MIGRATIONS[:1]) == 1
+    await db.execute(
+        "INSERT INTO issues (date, title, file, line, digest) VALUES ('2025-02-14', 't', 'f', 1, 'd')"
+    )
+    await db.close()
+    async with await Store.open(path) as store:
+        assert await store.latest_date() == dt.date(2025, 2, 14)
+        assert await chats.subscribe(store, ALICE, now=NOW)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
