@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,3 @@ class BotUnderTest:
         answers = self.api.inline_answers
         assert len(answers) == before + 1, "the inline query was not answered"
         return answers[-1]
-
-
-def replace_config(config: Config, **changes: Any) -> Config:
-    return dataclasses.replace(config, **changes)

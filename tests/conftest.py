@@ -55,3 +55,10 @@ def fake_api() -> Iterator[FakeBotAPI]:
     """A local fake Bot API server that python-telegram-bot talks to over HTTP."""
     with fake_bot_api() as server:
         yield server
+
+
+@pytest.fixture
+def open_api() -> Iterator[FakeBotAPI]:
+    """The fake server without flood limits, for tests that fire replies faster than a human."""
+    with fake_bot_api(rate_limits=False) as server:
+        yield server

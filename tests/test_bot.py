@@ -3,27 +3,20 @@ which rejects what Telegram rejects (bad HTML, > 4096 UTF-16 units, > 64-byte bu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from bot.content import read_archive
 from bot.markdown import visible_text
-from tests.fakebot import FakeBotAPI, fake_bot_api
+from tests.fakebot import FakeBotAPI
 
 from .botkit import BotUnderTest, make_config
 from .conftest import BUNDLED
 
 USER = 5001
 GROUP = -100777
-
-
-@pytest.fixture
-def open_api() -> Iterator[FakeBotAPI]:
-    """The fake server without flood limits: these tests fire replies faster than a human."""
-    with fake_bot_api(rate_limits=False) as server:
-        yield server
 
 
 @pytest.fixture

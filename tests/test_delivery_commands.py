@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,12 +19,6 @@ from tests.fakebot.updates import my_chat_member_update
 from .botkit import BotUnderTest, make_config
 
 USER, ADMIN, GROUP, CHANNEL = 5101, 42, -100555, -100999
-
-
-@pytest.fixture
-def open_api() -> Iterator[FakeBotAPI]:
-    with fake_bot_api(rate_limits=False) as server:
-        yield server
 
 
 @pytest.fixture
