@@ -26,9 +26,7 @@ import contextlib
 import itertools
 import json
 import logging
-import math
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from telegram import Update
 from telegram.ext import AIORateLimiter
 
+from bench.common import peak_rss_kb, percentile
 from bench.gen_archive import ISSUE_SUFFIX, generate
 from bot.app import build_application
 from bot.config import parse_config
@@ -84,21 +83,6 @@ def commands(years: int) -> tuple[Command, ...]:
 
 JSONDict = dict[str, Any]
 Callback = Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]]
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``pct`` % of the samples at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def peak_rss_kb(pid: int | str = "self") -> int:
-    """Peak RSS of a process in KiB (``VmHWM``: that program's own, unlike ``ru_maxrss``)."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if pid == "self" else 0
 
 
 def cpu_seconds(pid: int) -> float:

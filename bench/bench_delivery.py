@@ -36,7 +36,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.common import peak_rss_kb
 from bench.gen_archive import generate
 from bot.config import Delivery
 from bot.delivery import DeliveryEngine, Limits
@@ -66,15 +66,6 @@ THROUGHPUT_RUNS = (1_000, 10_000)
 BIG_RUN = 100_000
 FIRST_CHAT = 100_000_001  # private chat ids (positive: the fake treats them as private)
 TOKEN_ENV = "BENCH_DELIVERY_TOKEN"  # how the engine process gets the fake server's token
-
-
-def peak_rss_kb() -> int:
-    """This process's peak RSS in KiB (``VmHWM``: its own, unlike a parent's ``ru_maxrss``)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def log(message: str) -> None:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import math
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bench.common import peak_rss_kb, percentile
 from bench.gen_archive import generate
 from bot.search import parse_query
 from bot.store import Store
@@ -93,12 +93,6 @@ class SizeReport:
     search_rss_kb: int
     peak_rss_kb: int
     gen_s: float
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile: the smallest value with ``pct`` % of the samples at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 async def elapsed_ms(action: Callable[[], Awaitable[object]]) -> float:
@@ -241,18 +235,6 @@ async def measure_search(
 
 
 # -- memory --------------------------------------------------------------------------------
-
-
-def peak_rss_kb() -> int:
-    """Peak RSS of this process in KiB. On Linux ``ru_maxrss`` survives exec, so a child
-    would report its parent's peak; ``VmHWM`` belongs to the running program alone."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 async def probe_search(db_path: Path, runs: int) -> dict[str, float]:
