@@ -41,9 +41,9 @@ from telegram.ext import AIORateLimiter
 
 from bench.common import peak_rss_kb, percentile
 from bench.gen_archive import ISSUE_SUFFIX, generate
-from bot.app import build_application
 from bot.config import parse_config
 from bot.logs import setup_logging
+from bot.telegram.app import build_application
 
 if TYPE_CHECKING:  # the bot process must not load the fake server (its RSS is measured)
     from tests.fakebot import FakeBotAPI
@@ -165,8 +165,8 @@ async def serve_bot(api_url: str, content: Path, db: Path) -> None:
     token = os.environ[TOKEN_ENV]
     setup_logging("WARNING", [token])
     mark = _Mark()
-    logging.getLogger("bot.app").addHandler(mark)
-    logging.getLogger("bot.app").setLevel(logging.INFO)
+    logging.getLogger("bot.telegram.app").addHandler(mark)
+    logging.getLogger("bot.telegram.app").setLevel(logging.INFO)
     raw = {
         "content": {"dir": str(content), "reload_seconds": 0},
         "storage": {"path": str(db)},

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 from bench.common import peak_rss_kb
 from bench.gen_archive import generate
 from bot.config import Delivery
-from bot.delivery import DeliveryEngine, Limits
+from bot.db.store import Store
+from bot.delivery.engine import DeliveryEngine, Limits
 from bot.logs import setup_logging
-from bot.store import Store
 
 if TYPE_CHECKING:  # the engine process must not load the fake server (its RSS is measured)
     from tests.fakebot import FakeBotAPI

@@ -26,8 +26,8 @@ import aiosqlite
 
 from bench.common import peak_rss_kb, percentile
 from bench.gen_archive import generate
-from bot.search import parse_query
-from bot.store import Store
+from bot.core.search import parse_query
+from bot.db.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 3

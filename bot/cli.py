@@ -15,12 +15,12 @@ from typing import Any
 
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
-from bot.content import read_archive
-from bot.dates import LATEST, DateError
-from bot.model import Issue, Problem, Severity
-from bot.render import issue_plain, search_page_plain
-from bot.search import QueryError
-from bot.store import Store, StoreError, SyncReport
+from bot.core.content import read_archive
+from bot.core.dates import LATEST, DateError
+from bot.core.model import Issue, Problem, Severity
+from bot.core.render import issue_plain, search_page_plain
+from bot.core.search import QueryError
+from bot.db.store import Store, StoreError, SyncReport
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -192,8 +192,8 @@ async def cmd_console(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The real bot. Synchronous: python-telegram-bot owns the event loop."""
-    from bot.app import run
     from bot.logs import setup_logging
+    from bot.telegram.app import run
 
     token = config.token()
     setup_logging(args.log_level or config.log_level, [token])
@@ -217,7 +217,7 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
-    from bot.delivery import DeliveryEngine, DeliveryError, Limits
+    from bot.delivery.engine import DeliveryEngine, DeliveryError, Limits
 
     token = "" if args.dry_run else config.token()
     store, _ = await _open_synced(config)
@@ -254,7 +254,7 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
-    from bot import chats
+    from bot.db import chats
 
     store = await Store.open(config.storage_path)
     try:

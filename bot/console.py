@@ -12,9 +12,9 @@ from typing import IO
 
 from bot import replies
 from bot.config import Config
-from bot.i18n import LANGS, t
+from bot.core.i18n import LANGS, t
+from bot.db.store import Store
 from bot.replies import Button, Ctx, Reply
-from bot.store import Store
 
 PROMPT = "you> "
 INTRO = (

@@ -13,13 +13,13 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from bot.dates import ACCEPTED_FORMS, LATEST, DateError
-from bot.i18n import t
-from bot.markdown import visible_text
-from bot.model import Issue, Item
-from bot.render import escape, issue_messages, item_html, search_page_html
-from bot.search import QueryError, parse_query
-from bot.store import Store
+from bot.core.dates import ACCEPTED_FORMS, LATEST, DateError
+from bot.core.i18n import t
+from bot.core.markdown import visible_text
+from bot.core.model import Issue, Item
+from bot.core.render import escape, issue_messages, item_html, search_page_html
+from bot.core.search import QueryError, parse_query
+from bot.db.store import Store
 
 FIND_PAGE = 5
 INLINE_PAGE = 20  # Telegram allows 50 results per answer

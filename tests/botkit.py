@@ -8,8 +8,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
 from bot.config import Config, parse_config
+from bot.telegram.app import build_application
 from tests.fakebot import FakeBotAPI
 from tests.fakebot.server import SentMessage
 from tests.fakebot.updates import callback_update, inline_update, message_update

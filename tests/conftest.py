@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import Store
+from bot.db.store import Store
 from tests.fakebot import FakeBotAPI, fake_bot_api
 
 REPO = Path(__file__).resolve().parent.parent

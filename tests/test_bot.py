@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import read_archive
-from bot.markdown import visible_text
+from bot.core.content import read_archive
+from bot.core.markdown import visible_text
 from tests.fakebot import FakeBotAPI
 
 from .botkit import BotUnderTest, make_config

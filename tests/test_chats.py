@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import telegram
 
-from bot import chats
-from bot import store as store_module
-from bot.chats import ChatInfo, Status, WatchLimitError
-from bot.schema import MIGRATIONS
-from bot.search import QueryError
-from bot.store import Store
+from bot.core.search import QueryError
+from bot.db import chats
+from bot.db import store as store_module
+from bot.db.chats import ChatInfo, Status, WatchLimitError
+from bot.db.schema import MIGRATIONS
+from bot.db.store import Store
 from tests.fakebot import FakeBotAPI
 
 NOW = dt.datetime(2025, 2, 14, 3, 0, tzinfo=dt.UTC)

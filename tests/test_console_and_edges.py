@@ -11,8 +11,8 @@ import pytest
 from bot import replies
 from bot.config import parse_config
 from bot.console import plain, run_console
+from bot.core.throttle import Throttle, Verdict
 from bot.logs import MASK, RedactingFormatter, redact
-from bot.throttle import Throttle, Verdict
 from tests.fakebot import FakeBotAPI
 
 from .botkit import BotUnderTest, make_config

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import parse_bytes, parse_text, read_archive
-from bot.markdown import Style, parse_inline, visible_text
-from bot.model import Severity
+from bot.core.content import parse_bytes, parse_text, read_archive
+from bot.core.markdown import Style, parse_inline, visible_text
+from bot.core.model import Severity
 
 from .conftest import BUNDLED
 

@@ -9,8 +9,8 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from bot import chats
-from bot.store import Store
+from bot.db import chats
+from bot.db.store import Store
 
 from .test_run import TOKEN, api, start, stop, wait_for, write_config  # noqa: F401 - fixture
 

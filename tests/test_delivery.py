@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from telegram import Bot
 
-from bot import chats
-from bot.chats import ChatInfo, Status
 from bot.config import Delivery
-from bot.delivery import BroadcastReport, DeliveryEngine, DeliveryError, Limits, _Lanes, _Row
-from bot.render import issue_messages
-from bot.store import Store
+from bot.core.render import issue_messages
+from bot.db import chats
+from bot.db.chats import ChatInfo, Status
+from bot.db.store import Store
+from bot.delivery.engine import BroadcastReport, DeliveryEngine, DeliveryError, Limits, _Lanes, _Row
 from tests.fakebot import FakeBotAPI, fake_bot_api
 
 from .conftest import REPO
@@ -264,8 +264,8 @@ _RUNNER = """
 import asyncio, sys
 from telegram import Bot
 from bot.config import Delivery
-from bot.delivery import DeliveryEngine, Limits
-from bot.store import Store
+from bot.delivery.engine import DeliveryEngine, Limits
+from bot.db.store import Store
 
 async def main(path, base_url, token):
     store = await Store.open(path)

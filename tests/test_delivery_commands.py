@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import chats
 from bot.cli import main
-from bot.store import Store
+from bot.db import chats
+from bot.db.store import Store
 from tests.fakebot import FakeBotAPI, fake_bot_api
 from tests.fakebot.updates import my_chat_member_update
 

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bot.markdown import visible_text
-from bot.model import Hit, Issue, Item, SearchPage
-from bot.render import (
+from bot.core.markdown import visible_text
+from bot.core.model import Hit, Issue, Item, SearchPage
+from bot.core.render import (
     MAX_UTF16,
     escape,
     escape_attr,

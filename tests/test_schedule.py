@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.schedule import (
+from bot.core.schedule import (
     due_slot,
     issues_to_send,
     latest_slot,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import read_archive
-from bot.markdown import visible_text
-from bot.search import QueryError, fold, matches, parse_query
-from bot.store import Store
+from bot.core.content import read_archive
+from bot.core.markdown import visible_text
+from bot.core.search import QueryError, fold, matches, parse_query
+from bot.db.store import Store
 
 from .conftest import BUNDLED
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import store as store_module
-from bot.schema import MIGRATIONS
-from bot.store import Store, StoreError
+from bot.db import store as store_module
+from bot.db.schema import MIGRATIONS
+from bot.db.store import Store, StoreError
 
 from .conftest import BUNDLED
 

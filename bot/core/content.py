@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.markdown import inline_urls
-from bot.model import Issue, Item, ParseResult, Problem, Severity
+from bot.core.markdown import inline_urls
+from bot.core.model import Issue, Item, ParseResult, Problem, Severity
 
 _HEADING = re.compile(r"^##(?!#)\s*(?P<rest>.*?)\s*$")
 _DATE = re.compile(r"^(?P<y>\d{4})[.\-/](?P<m>\d{1,2})[.\-/](?P<d>\d{1,2})$")

@@ -24,13 +24,13 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot import handlers as h
 from bot.config import Config
-from bot.delivery import BroadcastReport, DeliveryEngine, Limits
-from bot.delivery_handlers import HANDLERS as DELIVERY_HANDLERS
-from bot.i18n import COMMANDS
-from bot.store import Store, SyncReport
-from bot.throttle import Throttle
+from bot.core.i18n import COMMANDS
+from bot.core.throttle import Throttle
+from bot.db.store import Store, SyncReport
+from bot.delivery.engine import BroadcastReport, DeliveryEngine, Limits
+from bot.telegram import handlers as h
+from bot.telegram.delivery_handlers import HANDLERS as DELIVERY_HANDLERS
 
 log = logging.getLogger(__name__)
 

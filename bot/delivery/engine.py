@@ -45,13 +45,14 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot import chats, schedule
 from bot.config import Delivery
-from bot.dates import DateRange
-from bot.model import Issue
-from bot.render import issue_messages
-from bot.search import Query, QueryError, parse_query
-from bot.store import Store
+from bot.core import schedule
+from bot.core.dates import DateRange
+from bot.core.model import Issue
+from bot.core.render import issue_messages
+from bot.core.search import Query, QueryError, parse_query
+from bot.db import chats
+from bot.db.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot.dates import DateRange, parse_period
+from bot.core.dates import DateRange, parse_period
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8

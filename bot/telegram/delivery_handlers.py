@@ -11,14 +11,14 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import chats
-from bot.dates import LATEST, DateError
-from bot.delivery import DeliveryEngine, DeliveryError, Stats
-from bot.handlers import args_text, is_chat_admin, reply_ctx, send, svc
-from bot.i18n import t
+from bot.core.dates import LATEST, DateError
+from bot.core.i18n import t
+from bot.core.schedule import format_hhmm, parse_hhmm
+from bot.core.search import QueryError
+from bot.db import chats
+from bot.delivery.engine import DeliveryEngine, DeliveryError, Stats
 from bot.replies import Reply
-from bot.schedule import format_hhmm, parse_hhmm
-from bot.search import QueryError
+from bot.telegram.handlers import args_text, is_chat_admin, reply_ctx, send, svc
 
 ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 

@@ -20,12 +20,20 @@ from typing import Any
 
 import aiosqlite
 
-from bot.content import Decl, content_files, declarations, decode, file_month, parse_text, resolve
-from bot.dates import month_day, parse_date
-from bot.markdown import visible_text
-from bot.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severity
-from bot.schema import MIGRATIONS
-from bot.search import Match, Query, fts_match, index_columns, mark_ranges, parse_query
+from bot.core.content import (
+    Decl,
+    content_files,
+    declarations,
+    decode,
+    file_month,
+    parse_text,
+    resolve,
+)
+from bot.core.dates import month_day, parse_date
+from bot.core.markdown import visible_text
+from bot.core.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severity
+from bot.core.search import Match, Query, fts_match, index_columns, mark_ranges, parse_query
+from bot.db.schema import MIGRATIONS
 
 # Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
 # newest issue first and, within an issue, archive order; the order search pages in.

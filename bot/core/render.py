@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from itertools import accumulate, groupby, pairwise
 from urllib.parse import urlsplit
 
-from bot.markdown import Span, Style, inline_urls, parse_inline
-from bot.model import Hit, Issue, Item, SearchPage
+from bot.core.markdown import Span, Style, inline_urls, parse_inline
+from bot.core.model import Hit, Issue, Item, SearchPage
 
 MAX_UTF16 = 4096
 MIN_LIMIT = 16  # below this even a header and an ellipsis cannot be promised to fit

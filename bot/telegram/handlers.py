@@ -25,13 +25,14 @@ from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import chats, replies
+from bot import replies
 from bot.config import Config
-from bot.i18n import LANGS, lang_of, t
-from bot.render import MAX_UTF16
+from bot.core.i18n import LANGS, lang_of, t
+from bot.core.render import MAX_UTF16
+from bot.core.throttle import Throttle, Verdict
+from bot.db import chats
+from bot.db.store import Store
 from bot.replies import Ctx, Reply
-from bot.store import Store
-from bot.throttle import Throttle, Verdict
 
 log = logging.getLogger(__name__)
 

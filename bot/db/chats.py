@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import aiosqlite
 from telegram.error import ChatMigrated, TelegramError
 
-from bot.schedule import format_hhmm, parse_hhmm, slot_key
-from bot.search import clean, fold, parse_query
-from bot.store import Store
+from bot.core.schedule import format_hhmm, parse_hhmm, slot_key
+from bot.core.search import clean, fold, parse_query
+from bot.db.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The database: one connection helper, the migrations, and one repository per group of tables."""

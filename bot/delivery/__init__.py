@@ -1,0 +1,1 @@
+"""Delivery: the planner (what to send, when) and the sender (the outbox engine)."""

@@ -1,0 +1,1 @@
+"""The python-telegram-bot edge: application wiring, handlers, the sending transport."""
