@@ -16,11 +16,13 @@ from typing import Any
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
 from bot.core.content import read_archive
-from bot.core.dates import LATEST, DateError
+from bot.core.dates import DateError
 from bot.core.model import Issue, Problem, Severity
 from bot.core.render import issue_plain, search_page_plain
 from bot.core.search import QueryError
-from bot.db.store import Store, StoreError, SyncReport
+from bot.db.archive import Archive
+from bot.db.database import Database, StoreError
+from bot.db.sync import SyncReport
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -51,12 +53,13 @@ def _problem_lines(problems: Sequence[Problem]) -> str:
     return "\n".join(str(p) for p in problems)
 
 
-async def _open_synced(config: Config) -> tuple[Store, SyncReport]:
-    store = await Store.open(config.storage_path)
+async def _open_synced(config: Config) -> tuple[Archive, SyncReport]:
+    db = await Database.open(config.storage_path)
     try:
-        return store, await store.sync(config.content_dir)
+        archive = Archive(db)
+        return archive, await archive.sync(config.content_dir)
     except BaseException:
-        await store.close()
+        await db.close()
         raise
 
 
@@ -89,7 +92,7 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_index(args: argparse.Namespace, config: Config) -> int:
     store, report = await _open_synced(config)
-    await store.close()
+    await store.db.close()
     if args.json:
         _print_json(
             {
@@ -121,20 +124,16 @@ async def cmd_index(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-async def resolve_issue_date(store: Store, text: str, today: dt.date) -> dt.date:
+async def resolve_issue_date(store: Archive, text: str, today: dt.date) -> dt.date:
     """A typed date to an issue date (``latest`` is the newest issue)."""
     try:
         when = await store.resolve_date(text, today)
     except DateError as err:
         raise CliError(str(err), EXIT_USAGE) from None
-    if when == LATEST:
-        latest = await store.latest_date()
-        if latest is None:
-            raise CliError(
-                "the archive is empty: add files to the content folder, then run briefbot index"
-            )
-        return latest
-    assert isinstance(when, dt.date)
+    if when is None:
+        raise CliError(
+            "the archive is empty: add files to the content folder, then run briefbot index"
+        )
     return when
 
 
@@ -148,7 +147,7 @@ async def cmd_show(args: argparse.Namespace, config: Config) -> int:
             near = ", ".join(d.isoformat() for d in (before, after) if d) or "none"
             raise CliError(f"no issue on {date.isoformat()}; nearest: {near}")
     finally:
-        await store.close()
+        await store.db.close()
     if args.json:
         _print_json(_issue_json(issue))
     else:
@@ -163,7 +162,7 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
     except QueryError as err:
         raise CliError(str(err), EXIT_USAGE) from None
     finally:
-        await store.close()
+        await store.db.close()
     if args.json:
         _print_json(
             {
@@ -214,21 +213,14 @@ def _progress(done: int, total: int) -> None:
 
 async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     """Post an issue now to every active chat lacking it, as the admin /broadcast does."""
-    from telegram import Bot
-    from telegram.request import HTTPXRequest
-
-    from bot.delivery.engine import DeliveryEngine, DeliveryError, Limits
+    from bot.delivery.engine import DeliveryEngine, DeliveryError, limits_for
+    from bot.telegram.transport import PtbTransport, make_bot
 
     token = "" if args.dry_run else config.token()
     store, _ = await _open_synced(config)
-    limits = Limits.from_config(config.delivery)
-    api = config.telegram.api_base_url
-    bot = Bot(
-        token or "0:dry-run",
-        base_url=f"{api}/bot",
-        request=HTTPXRequest(connection_pool_size=limits.in_flight + 4),
-    )
-    engine = DeliveryEngine(store, bot, config.delivery, limits=limits)
+    limits = limits_for(config.delivery)
+    bot = make_bot(config, token or "0:dry-run", pool=limits.in_flight + 4)
+    engine = DeliveryEngine(store, PtbTransport(bot), config.delivery, limits=limits)
     try:
         date = await resolve_issue_date(store, args.date, dt.date.today()) if args.date else None
         try:
@@ -250,17 +242,17 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
             print(report.summary())
         return EXIT_OK if report and not report.failed else EXIT_FAIL
     finally:
-        await store.close()
+        await store.db.close()
 
 
 async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
     from bot.db import chats
 
-    store = await Store.open(config.storage_path)
+    db = await Database.open(config.storage_path)
     try:
-        records = await chats.list_chats(store)
+        records = await chats.list_chats(db)
     finally:
-        await store.close()
+        await db.close()
     if args.json:
         _print_json([r.as_dict() for r in records])
         return EXIT_OK

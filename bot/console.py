@@ -13,7 +13,9 @@ from typing import IO
 from bot import replies
 from bot.config import Config
 from bot.core.i18n import LANGS, t
-from bot.db.store import Store
+from bot.db.archive import Archive
+from bot.db.chats import ChatInfo
+from bot.db.database import Database
 from bot.replies import Button, Ctx, Reply
 
 PROMPT = "you> "
@@ -77,8 +79,16 @@ async def _lang(ctx: Ctx, arg: str) -> Reply:
 
 
 async def _local_only(ctx: Ctx, arg: str) -> Reply:
-    return Reply(("Subscriptions need Telegram: run `briefbot run` with a bot token.",))
+    return ctx.say(replies.NEEDS_TELEGRAM)
 
+
+async def _start(ctx: Ctx, arg: str) -> Reply:
+    # A deep link opens an issue; subscribing needs Telegram (nothing would be delivered).
+    return await replies.by_date(ctx, arg) if arg.strip() else await _local_only(ctx, arg)
+
+
+# The console's own chat: id 0 is never a Telegram chat (the planner skips it).
+CONSOLE_CHAT = ChatInfo(0, "private", "console")
 
 COMMANDS: dict[str, Command] = {
     "latest": lambda ctx, arg: replies.latest(ctx),
@@ -87,8 +97,14 @@ COMMANDS: dict[str, Command] = {
     "list": replies.month_list,
     "help": lambda ctx, arg: _async(replies.help_reply(ctx)),
     "lang": _lang,
-    "start": lambda ctx, arg: replies.by_date(ctx, arg) if arg.strip() else _local_only(ctx, arg),
+    "start": _start,
     "stop": _local_only,
+    "time": replies.delivery_time,
+    "watch": replies.watch,
+    "unwatch": replies.unwatch,
+    "stats": replies.stats,
+    "channel": lambda ctx, arg: replies.channel(ctx, arg, None),
+    "broadcast": lambda ctx, arg: replies.broadcast(ctx, arg, None),
 }
 
 
@@ -116,10 +132,20 @@ async def answer(ctx: Ctx, line: str, buttons: list[Button]) -> Reply | None:
 
 
 async def run_console(config: Config, stdin: IO[str], stdout: IO[str], lang: str = "zh") -> int:
-    store = await Store.open(config.storage_path)
+    db = await Database.open(config.storage_path)
     try:
-        report = await store.sync(config.content_dir)
-        ctx = Ctx(store, lang, dt.datetime.now(config.delivery.tz).date(), "briefbot")
+        archive = Archive(db)
+        report = await archive.sync(config.content_dir)
+        ctx = Ctx(
+            archive,
+            lang,
+            dt.datetime.now(config.delivery.tz).date(),
+            "briefbot",
+            chat=CONSOLE_CHAT,
+            user_id=CONSOLE_CHAT.id,
+            is_admin=True,  # whoever runs the console operates this database
+            delivery=config.delivery,
+        )
         print(INTRO, file=stdout)
         print(
             f"({report.issues} issues, {report.items} items in {config.content_dir})", file=stdout
@@ -138,4 +164,4 @@ async def run_console(config: Config, stdin: IO[str], stdout: IO[str], lang: str
             buttons = new_buttons or buttons
             print(text, file=stdout, flush=True)
     finally:
-        await store.close()
+        await db.close()

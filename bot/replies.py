@@ -1,29 +1,39 @@
 """What the bot answers: one function per command or button, returning a Reply.
 
 Shared by the Telegram handlers and the offline console, so both say the same thing.
-These functions read the store but never talk to Telegram; the handlers send what they
-return. Every user-supplied string that reaches a reply is escaped here.
+These functions read and write the database but never talk to Telegram: what only
+Telegram can tell (is this user a group administrator, does this channel exist) comes in
+through :class:`Ctx` as callables the edge provides. Every user-supplied string that
+reaches a reply is escaped here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.core.dates import ACCEPTED_FORMS, LATEST, DateError
+from bot.config import Delivery
+from bot.core import buttons
+from bot.core.buttons import FindPage, OpenIssue, OpenMonth
+from bot.core.dates import DateError
 from bot.core.i18n import t
 from bot.core.markdown import visible_text
 from bot.core.model import Issue, Item
 from bot.core.render import escape, issue_messages, item_html, search_page_html
+from bot.core.schedule import format_hhmm, parse_hhmm
 from bot.core.search import QueryError, parse_query
-from bot.db.store import Store
+from bot.db import chats
+from bot.db.archive import Archive
+from bot.db.chats import ChatInfo
+from bot.db.database import Database
+from bot.delivery import audience
+from bot.delivery.engine import DeliveryEngine, DeliveryError, Stats
+from bot.delivery.engine import stats as delivery_stats
 
 FIND_PAGE = 5
 INLINE_PAGE = 20  # Telegram allows 50 results per answer
-MAX_CALLBACK_BYTES = 64
 _MONTH = re.compile(r"^(\d{4})[-./年](\d{1,2})月?$")
 
 
@@ -33,7 +43,7 @@ class Button:
     data: str  # callback data, at most 64 bytes
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.data.encode()) <= MAX_CALLBACK_BYTES:
+        if not 1 <= len(self.data.encode()) <= buttons.MAX_BYTES:
             raise ValueError(f"callback data must be 1-64 bytes: {self.data!r}")
 
 
@@ -62,47 +72,46 @@ class InlineAnswer:
     next_offset: str = ""
 
 
+async def _yes() -> bool:
+    return True
+
+
 @dataclass
 class Ctx:
-    """Who is asking: the store, the reply language, today's date where they are."""
+    """Who is asking and what the edge knows: the archive, the reply language, today's
+    date where they are, the chat the command came from, and whether the user may change
+    this chat's subscription (a group administrator; asked of Telegram only when needed)."""
 
-    store: Store
+    archive: Archive
     lang: str = "zh"
     today: dt.date = field(default_factory=dt.date.today)
     bot_username: str = "briefbot"
+    chat: ChatInfo | None = None
+    user_id: int | None = None
+    is_admin: bool = False  # one of telegram.admins
+    can_manage: Callable[[], Awaitable[bool]] = _yes
+    delivery: Delivery = field(default_factory=Delivery)
+
+    @property
+    def db(self) -> Database:
+        return self.archive.db
+
+    def say(self, key: str, **values: object) -> Reply:
+        """One message from the texts table, the values escaped."""
+        escaped = {k: escape(str(v)) for k, v in values.items()}
+        return Reply((t(self.lang, key, **escaped),))
 
 
-# -- saved searches: a /find query may be longer than a button's 64 bytes ----------------
+def _open(date: dt.date) -> str:
+    return buttons.encode(OpenIssue(date))
 
 
-class QueryMemo:
-    """Short keys for long queries in paging buttons. Kept in memory: after a restart an
-    old button answers "expired" instead of guessing."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self._items: OrderedDict[str, str] = OrderedDict()
-        self._size = size
-
-    def key(self, query: str) -> str:
-        k = hashlib.blake2s(query.encode(), digest_size=8).hexdigest()
-        self._items[k] = query
-        self._items.move_to_end(k)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return k
-
-    def get(self, key: str) -> str | None:
-        return self._items.get(key)
-
-
-MEMO = QueryMemo()
+def _month(date: dt.date) -> str:
+    return buttons.encode(OpenMonth(date.year, date.month))
 
 
 def find_data(query: str, offset: int) -> str:
-    data = f"f:{offset}:{query}"
-    if len(data.encode()) <= MAX_CALLBACK_BYTES:
-        return data
-    return f"F:{offset}:{MEMO.key(query)}"
+    return buttons.encode(FindPage(query, offset))
 
 
 # -- issues ------------------------------------------------------------------------------
@@ -110,18 +119,18 @@ def find_data(query: str, offset: int) -> str:
 
 async def issue_reply(ctx: Ctx, issue: Issue) -> Reply:
     """An issue in as many messages as it needs, with ◀ ▶ buttons to its neighbours."""
-    before, after = await ctx.store.neighbors(issue.date)
+    before, after = await ctx.archive.neighbors(issue.date)
     row = []
     if before:
-        row.append(Button(t(ctx.lang, "prev", date=before.isoformat()), f"i:{before.isoformat()}"))
+        row.append(Button(t(ctx.lang, "prev", date=before.isoformat()), _open(before)))
     if after:
-        row.append(Button(t(ctx.lang, "next", date=after.isoformat()), f"i:{after.isoformat()}"))
+        row.append(Button(t(ctx.lang, "next", date=after.isoformat()), _open(after)))
     return Reply(tuple(issue_messages(issue, ctx.lang)), (tuple(row),) if row else ())
 
 
 async def latest(ctx: Ctx) -> Reply:
-    date = await ctx.store.latest_date()
-    issue = await ctx.store.issue(date) if date else None
+    date = await ctx.archive.latest_date()
+    issue = await ctx.archive.issue(date) if date else None
     if issue is None:
         return Reply((t(ctx.lang, "empty_archive"),))
     return await issue_reply(ctx, issue)
@@ -132,22 +141,22 @@ async def by_date(ctx: Ctx, arg: str) -> Reply:
     if not text:
         return Reply((escape(t(ctx.lang, "date_usage")),))
     try:
-        when = await ctx.store.resolve_date(text, ctx.today)
+        when = await ctx.archive.resolve_date(text, ctx.today)
     except DateError:
-        return Reply((escape(t(ctx.lang, "bad_date", text=text[:100], forms=ACCEPTED_FORMS)),))
-    if when == LATEST:
+        forms = t(ctx.lang, "date_forms")
+        return Reply((escape(t(ctx.lang, "bad_date", text=text[:100], forms=forms)),))
+    if when is None:
         return await latest(ctx)
-    assert isinstance(when, dt.date)
     return await open_date(ctx, when)
 
 
 async def open_date(ctx: Ctx, date: dt.date) -> Reply:
-    issue = await ctx.store.issue(date)
+    issue = await ctx.archive.issue(date)
     if issue is not None:
         return await issue_reply(ctx, issue)
-    before, after = await ctx.store.neighbors(date)
-    row = [Button(f"◀ {d.isoformat()}", f"i:{d.isoformat()}") for d in (before,) if d]
-    row += [Button(f"{d.isoformat()} ▶", f"i:{d.isoformat()}") for d in (after,) if d]
+    before, after = await ctx.archive.neighbors(date)
+    row = [Button(f"◀ {d.isoformat()}", _open(d)) for d in (before,) if d]
+    row += [Button(f"{d.isoformat()} ▶", _open(d)) for d in (after,) if d]
     key = "no_issue_near" if row else "no_issue"
     return Reply((t(ctx.lang, key, date=date.isoformat()),), (tuple(row),) if row else ())
 
@@ -163,7 +172,7 @@ async def find(ctx: Ctx, query: str, offset: int = 0, edit: bool = False) -> Rep
         parsed = parse_query(query)
     except QueryError as err:
         return Reply((escape(t(ctx.lang, "bad_query", error=str(err))),), edit=edit)
-    page = await ctx.store.search(parsed, offset=offset, limit=FIND_PAGE)
+    page = await ctx.archive.search(parsed, offset=offset, limit=FIND_PAGE)
     if page.total == 0:
         return Reply((escape(t(ctx.lang, "find_none", query=query.strip()[:100])),), edit=edit)
     if not page.hits:  # a stale page button after the archive shrank: show the first page
@@ -189,7 +198,7 @@ async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
     """The issues of a month as buttons, with ◀ ▶ to the neighbouring months."""
     arg = arg.strip()
     if not arg:
-        last = await ctx.store.latest_date()
+        last = await ctx.archive.latest_date()
         if last is None:
             return Reply((t(ctx.lang, "empty_archive"),))
         year, month = last.year, last.month
@@ -200,15 +209,15 @@ async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
         year, month = int(m[1]), int(m[2])
     start, end = _month_bounds(year, month)
     label = f"{year}-{month:02d}"
-    dates = await ctx.store.issue_dates(start, end)
+    dates = await ctx.archive.issue_dates(start, end)
     rows = [
-        tuple(Button(d.strftime("%m-%d"), f"i:{d.isoformat()}") for d in dates[i : i + 4])
+        tuple(Button(d.strftime("%m-%d"), _open(d)) for d in dates[i : i + 4])
         for i in range(0, len(dates), 4)
     ]
-    before, _ = await ctx.store.neighbors(start)
-    _, after = await ctx.store.neighbors(end)
-    nav = [Button(f"◀ {d:%Y-%m}", f"l:{d:%Y-%m}") for d in (before,) if d]
-    nav += [Button(f"{d:%Y-%m} ▶", f"l:{d:%Y-%m}") for d in (after,) if d]
+    before, _ = await ctx.archive.neighbors(start)
+    _, after = await ctx.archive.neighbors(end)
+    nav = [Button(f"◀ {d:%Y-%m}", _month(d)) for d in (before,) if d]
+    nav += [Button(f"{d:%Y-%m} ▶", _month(d)) for d in (after,) if d]
     keyboard = (*rows, tuple(nav)) if nav else tuple(rows)
     if not dates:
         return Reply((t(ctx.lang, "list_empty", month=label),), keyboard, edit=edit)
@@ -220,24 +229,15 @@ async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
 
 async def button(ctx: Ctx, data: str) -> Reply:
     """A pressed button. Unknown or stale data gets an answer, never silence."""
-    kind, _, rest = data.partition(":")
-    try:
-        if kind == "i":
-            issue = await ctx.store.issue(dt.date.fromisoformat(rest))
-            if issue is None:
-                return Reply(notice=t(ctx.lang, "stale"))
+    action = buttons.decode(data)
+    if isinstance(action, OpenIssue):
+        issue = await ctx.archive.issue(action.date)
+        if issue is not None:
             return await issue_reply(ctx, issue)
-        if kind == "l":
-            return await month_list(ctx, rest, edit=True)
-        if kind in ("f", "F"):
-            offset_text, _, query = rest.partition(":")
-            if kind == "F":
-                query = MEMO.get(query) or ""
-            if not query:
-                return Reply(notice=t(ctx.lang, "stale"))
-            return await find(ctx, query, max(0, int(offset_text)), edit=True)
-    except ValueError:
-        pass
+    elif isinstance(action, OpenMonth):
+        return await month_list(ctx, f"{action.year}-{action.month:02d}", edit=True)
+    elif isinstance(action, FindPage) and action.query:
+        return await find(ctx, action.query, action.offset, edit=True)
     return Reply(notice=t(ctx.lang, "stale"))
 
 
@@ -246,15 +246,16 @@ async def button(ctx: Ctx, data: str) -> Reply:
 
 async def inline(ctx: Ctx, query: str, offset_text: str = "") -> InlineAnswer:
     """`@bot 小米`: matching items; `@bot 2025-02-14`: that issue; empty: the latest issue."""
-    offset = int(offset_text) if offset_text.isdigit() else 0
+    offset = int(offset_text) if offset_text.isascii() and offset_text.isdigit() else 0
+    offset = min(offset, buttons.MAX_OFFSET)
     text = query.strip()
     issue_date: dt.date | None = None
     if not text:
-        issue_date = await ctx.store.latest_date()
+        issue_date = await ctx.archive.latest_date()
     else:
         try:
-            when = await ctx.store.resolve_date(text, ctx.today)
-            issue_date = await ctx.store.latest_date() if when == LATEST else when  # type: ignore[assignment]
+            when = await ctx.archive.resolve_date(text, ctx.today)
+            issue_date = await ctx.archive.latest_date() if when is None else when
         except DateError:
             issue_date = None
     if issue_date is not None:
@@ -263,7 +264,7 @@ async def inline(ctx: Ctx, query: str, offset_text: str = "") -> InlineAnswer:
 
 
 async def _inline_issue(ctx: Ctx, date: dt.date, offset: int) -> InlineAnswer:
-    issue = await ctx.store.issue(date)
+    issue = await ctx.archive.issue(date)
     if issue is None:
         return InlineAnswer(())
     items = issue.items[offset : offset + INLINE_PAGE]
@@ -282,7 +283,7 @@ async def _inline_issue(ctx: Ctx, date: dt.date, offset: int) -> InlineAnswer:
 
 async def _inline_search(ctx: Ctx, text: str, offset: int) -> InlineAnswer:
     try:
-        page = await ctx.store.search(text, offset=offset, limit=INLINE_PAGE)
+        page = await ctx.archive.search(text, offset=offset, limit=INLINE_PAGE)
     except QueryError:
         return InlineAnswer(())
     results = []
@@ -314,3 +315,171 @@ def help_reply(ctx: Ctx) -> Reply:
 
 def unknown_reply(ctx: Ctx) -> Reply:
     return Reply((t(ctx.lang, "unknown"),))
+
+
+# -- subscriptions and delivery ----------------------------------------------------------
+
+NEEDS_TELEGRAM = "needs_telegram"
+
+
+def _times(ctx: Ctx, own: dt.time | None = None) -> str:
+    return format_hhmm(own) if own else "、".join(format_hhmm(x) for x in ctx.delivery.times)
+
+
+async def start(ctx: Ctx, arg: str = "") -> Reply:
+    """/start subscribes this chat; /start 2025-02-14 (a deep link) opens that issue."""
+    if arg.strip():
+        return await by_date(ctx, arg)
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    if not await ctx.can_manage():
+        return ctx.say("admins_only")
+    if not await chats.subscribe(ctx.db, ctx.chat):
+        return ctx.say("already")
+    return Reply((t(ctx.lang, "welcome", times=_times(ctx), tz=escape(ctx.delivery.timezone)),))
+
+
+async def stop(ctx: Ctx, arg: str = "") -> Reply:
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    if not await ctx.can_manage():
+        return ctx.say("admins_only")
+    changed = await audience.stop(ctx.db, ctx.chat.id)
+    return ctx.say("stopped" if changed else "not_subscribed")
+
+
+async def delivery_time(ctx: Ctx, arg: str) -> Reply:
+    """/time shows this chat's delivery time; /time 07:45 sets it; /time default resets."""
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    tz = ctx.delivery.timezone
+    text = arg.strip().lower()
+    if not text:
+        record = await chats.get(ctx.db, ctx.chat.id)
+        return ctx.say(
+            "time_show", time=_times(ctx, record.delivery_time if record else None), tz=tz
+        )
+    if not await ctx.can_manage():
+        return ctx.say("admins_only")
+    try:
+        chosen = None if text in ("default", "默认") else parse_hhmm(text)
+    except ValueError:
+        return ctx.say("time_usage", tz=tz)
+    await chats.set_delivery_time(ctx.db, ctx.chat, chosen)
+    return ctx.say("time_set", time=_times(ctx, chosen), tz=tz)
+
+
+async def watch(ctx: Ctx, arg: str) -> Reply:
+    """/watch lists this chat's keywords; /watch 小米 adds one."""
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    terms = arg.strip()
+    if not terms:
+        watched = await chats.watches(ctx.db, ctx.chat.id)
+        if not watched:
+            return ctx.say("watch_none")
+        return ctx.say("watch_list", watches="\n".join(f"• {w}" for w in watched))
+    try:
+        added = await chats.add_watch(ctx.db, ctx.chat, terms)
+    except chats.WatchLimitError:
+        return ctx.say("watch_limit", limit=chats.MAX_WATCHES)
+    except QueryError as err:
+        return ctx.say("bad_query", error=str(err))
+    return ctx.say("watch_added" if added else "watch_exists", terms=chats.normalize_terms(terms))
+
+
+async def unwatch(ctx: Ctx, arg: str) -> Reply:
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    terms = arg.strip()
+    if not terms:
+        return ctx.say("unwatch_usage")
+    removed = await chats.remove_watch(ctx.db, ctx.chat.id, terms)
+    key = "unwatch_done" if removed else "unwatch_missing"
+    return ctx.say(key, terms=chats.normalize_terms(terms))
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What Telegram says about a channel named in /channel (the edge asks getChat and
+    getChatMember); None from the lookup means it could not be found."""
+
+    info: ChatInfo
+    bot_is_admin: bool
+    user_is_admin: bool
+
+
+ChannelLookup = Callable[[str | int], Awaitable[ChannelFacts | None]]
+
+
+async def channel(ctx: Ctx, arg: str, lookup: ChannelLookup | None = None) -> Reply:
+    """/channel @name [off] from a private chat, by an admin of a channel the bot administers."""
+    if lookup is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    if ctx.chat is None or ctx.chat.type != "private" or ctx.user_id is None:
+        return ctx.say("channel_private")
+    args = arg.split()
+    if not args:
+        mine = await chats.managed_channels(ctx.db, ctx.user_id)
+        if not mine:
+            return ctx.say("channel_none")
+        lines = [
+            f"• {c.title or c.username or c.id} ({'✅' if c.subscribed else '⏸'})" for c in mine
+        ]
+        return ctx.say("channel_list", channels="\n".join(lines))
+    name, off = args[0], len(args) > 1 and args[1].lower() in ("off", "stop", "关", "退订")
+    numeric = name.removeprefix("-")
+    if not name.startswith("@") and not (
+        numeric.isascii() and numeric.isdigit() and len(name) < 20
+    ):
+        return ctx.say("channel_usage")
+    facts = await lookup(name if name.startswith("@") else int(name))
+    if facts is None:
+        return ctx.say("channel_not_found", name=name)
+    if not facts.bot_is_admin:
+        return ctx.say("channel_bot_not_admin", name=name)
+    if not facts.user_is_admin:
+        return ctx.say("channel_user_not_admin", name=name)
+    if off:
+        changed = await audience.stop_channel(ctx.db, facts.info, ctx.user_id)
+        return ctx.say("channel_off" if changed else "channel_was_off", name=name)
+    changed = await chats.subscribe_channel(ctx.db, facts.info, ctx.user_id)
+    return ctx.say("channel_on" if changed else "channel_already", name=name)
+
+
+async def broadcast(ctx: Ctx, arg: str, engine: DeliveryEngine | None) -> Reply:
+    """Admins only: post an issue (default the newest) now to everyone who lacks it."""
+    if not ctx.is_admin:
+        return ctx.say("admin_only")
+    if engine is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    date: dt.date | None = None
+    if arg.strip():
+        try:
+            date = await ctx.archive.resolve_date(arg.strip(), ctx.today)
+        except DateError:
+            return ctx.say("broadcast_usage")
+    try:
+        plan = await engine.broadcast_now(date, "admin")
+    except DeliveryError as err:
+        return ctx.say("broadcast_error", error=str(err))
+    key = "broadcast_started" if plan.chats else "broadcast_nothing"
+    return ctx.say(key, date=plan.issue.isoformat(), chats=plan.chats, messages=plan.messages)
+
+
+def format_stats(stats: Stats) -> str:
+    """Plain-text statistics (escaped by the caller)."""
+    lines = ["Subscribers (type / status: chats)"]
+    by_type = [f"  {kind} / {status}: {n}" for (kind, status), n in sorted(stats.chats.items())]
+    lines += by_type or ["  none"]
+    deliveries = ", ".join(f"{k} {v}" for k, v in sorted(stats.deliveries.items()))
+    lines.append(f"Deliveries: {deliveries or 'none'}")
+    lines.append("Last runs:")
+    lines += [f"  {run.summary()}" for run in stats.runs] or ["  none"]
+    return "\n".join(lines)
+
+
+async def stats(ctx: Ctx, arg: str = "") -> Reply:
+    if not ctx.is_admin:
+        return ctx.say("admin_only")
+    return ctx.say("stats", stats=format_stats(await delivery_stats(ctx.db)))

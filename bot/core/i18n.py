@@ -76,6 +76,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "broadcast_started": "开始推送 {date}：{chats} 个聊天，{messages} 条消息。完成后会报告。",
         "broadcast_nothing": "{date} 已经发给了所有订阅者，没有要推送的。",
         "broadcast_error": "无法推送：{error}",
+        "date_forms": "2025-02-14、2025.02.14、2025/2/14、20250214、2025年2月14日、2月14日或 02-14（最近的一次）、今天、昨天、最新",
+        "needs_telegram": "这个命令需要 Telegram：请用 briefbot run 加上机器人 token 运行。",
+        "stats": "<pre>{stats}</pre>",
     },
     "en": {
         "welcome": (
@@ -148,6 +151,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         "broadcast_started": "Broadcasting {date}: {chats} chats, {messages} messages. A report follows when done.",
         "broadcast_nothing": "{date} has reached every subscriber already; nothing to send.",
         "broadcast_error": "Cannot broadcast: {error}",
+        "date_forms": "2025-02-14, 2025.02.14, 2025/2/14, 20250214, 2025年2月14日, 2月14日 or 02-14 (the most recent one), today, yesterday, latest",
+        "needs_telegram": "This command needs Telegram: run briefbot run with a bot token.",
+        "stats": "<pre>{stats}</pre>",
     },
 }
 

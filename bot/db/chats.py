@@ -1,25 +1,24 @@
 """The chats the bot knows: subscriptions to the daily brief, channel managers, keyword
 watches, and what Telegram told us about each chat (blocked, migrated, added).
 
-A thin repository over :class:`~bot.store.Store`. Reads use ``store.db``; writes of more than
-one statement go through ``store.transaction()`` because the connection is shared.
+The only owner of the ``chats``, ``channel_managers`` and ``watches`` tables: a repository
+over :class:`~bot.db.database.Database`. Writes of more than one statement run in one
+transaction; a caller that must change the outbox in the same step (``/stop`` cancels
+pending messages) wraps both in its own ``db.transaction()``, which these join.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-import aiosqlite
-from telegram.error import ChatMigrated, TelegramError
-
 from bot.core.schedule import format_hhmm, parse_hhmm, slot_key
 from bot.core.search import clean, fold, parse_query
-from bot.db.store import Store
+from bot.db.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +149,12 @@ def _iso(now: dt.datetime) -> str:
     return slot_key(now)
 
 
-async def _fetch(db: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-    async with db.execute(sql, tuple(params)) as cur:
-        return list(await cur.fetchall())
-
-
-async def _get(db: aiosqlite.Connection, chat_id: int) -> ChatRecord | None:
-    rows = await _fetch(db, f"SELECT {_COLUMNS} FROM chats WHERE id = ?", [chat_id])
+async def _get(db: Database, chat_id: int) -> ChatRecord | None:
+    rows = await db.rows(f"SELECT {_COLUMNS} FROM chats WHERE id = ?", [chat_id])
     return _record(rows[0]) if rows else None
 
 
-async def _note(db: aiosqlite.Connection, info: ChatInfo) -> None:
+async def _note(db: Database, info: ChatInfo) -> None:
     """Create the chat (not subscribed) or refresh what Telegram says about it."""
     await db.execute(
         "INSERT INTO chats (id, type, title, username) VALUES (?, ?, ?, ?)"
@@ -170,83 +164,90 @@ async def _note(db: aiosqlite.Connection, info: ChatInfo) -> None:
     )
 
 
-async def _cancel_pending(
-    db: aiosqlite.Connection, chat_id: int, why: str, kind: str | None = None
-) -> None:
-    sql = "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE chat_id = ? AND status = 'pending'"
-    params: list[Any] = [why, chat_id]
-    if kind:
-        sql += " AND kind = ?"
-        params.append(kind)
-    await db.execute(sql, params)
-
-
 # -- reading ------------------------------------------------------------------------------
 
 
-async def get(store: Store, chat_id: int) -> ChatRecord | None:
-    return await _get(store.db, chat_id)
+async def get(db: Database, chat_id: int) -> ChatRecord | None:
+    return await _get(db, chat_id)
 
 
 async def iter_chats(
-    store: Store, *, status: str | None = None, type: str | None = None, page: int = 1000
+    db: Database, *, status: str | None = None, type: str | None = None, page: int = 1000
 ) -> AsyncIterator[ChatRecord]:
     """Every chat in id order, a page at a time (there may be 100,000)."""
-    where: list[str] = ["id > ?"]
-    params: list[Any] = [0]
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if type:
-        where.append("type = ?")
-        params.append(type)
-    cursor = -(2**63)
-    while True:
-        params[0] = cursor
-        rows = await _fetch(
-            store.db,
-            f"SELECT {_COLUMNS} FROM chats WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-            [*params, page],
-        )
+    where, params = [], []
+    for column, value in (("status", status), ("type", type)):
+        if value:
+            where.append(f"{column} = ? AND ")
+            params.append(value)
+    sql = f"SELECT {_COLUMNS} FROM chats WHERE {''.join(where)}id > ? ORDER BY id LIMIT ?"
+    async for rows in db.pages(sql, params, page=page):
         for row in rows:
             yield _record(row)
-        if len(rows) < page:
-            return
-        cursor = rows[-1][0]
 
 
 async def list_chats(
-    store: Store, *, status: str | None = None, type: str | None = None
+    db: Database, *, status: str | None = None, type: str | None = None
 ) -> list[ChatRecord]:
-    return [chat async for chat in iter_chats(store, status=status, type=type)]
+    return [chat async for chat in iter_chats(db, status=status, type=type)]
 
 
-async def counts(store: Store) -> dict[tuple[str, str], int]:
+async def counts(db: Database) -> dict[tuple[str, str], int]:
     """Chats by (type, status), for ``/stats``."""
-    rows = await _fetch(store.db, "SELECT type, status, count(*) FROM chats GROUP BY 1, 2")
+    rows = await db.rows("SELECT type, status, count(*) FROM chats GROUP BY 1, 2")
     return {(kind, status): n for kind, status, n in rows}
+
+
+async def delivery_times(db: Database) -> list[str | None]:
+    """The distinct own delivery times of active chats (None: the configured times)."""
+    return [
+        r[0]
+        for r in await db.rows("SELECT DISTINCT delivery_time FROM chats WHERE status = 'active'")
+    ]
+
+
+async def due_page(db: Database, own: str | None, slot: str, after: int, limit: int) -> list[Any]:
+    """(id, language, last issue) of active chats with this own time whose last handled
+    slot is before ``slot``: the first ``limit`` with ids above ``after``. Read it in the
+    transaction that enqueues for them, so a /stop meanwhile is seen."""
+    return await db.rows(
+        "SELECT id, language, last_issue FROM chats WHERE status = 'active'"
+        " AND delivery_time IS ? AND (last_slot IS NULL OR last_slot < ?) AND id > ?"
+        " ORDER BY id LIMIT ?",
+        [own, slot, after, limit],
+    )
+
+
+async def advance(db: Database, cursors: Sequence[tuple[str | None, str | None, int]]) -> None:
+    """(slot, issue, chat): the chat's schedule slot was handled and the issue enqueued for
+    it. The last issue only moves forward (inside the caller's transaction)."""
+    await db.executemany(
+        "UPDATE chats SET last_slot = coalesce(?, last_slot),"
+        " last_issue = nullif(max(coalesce(last_issue, ''), coalesce(?, '')), '') WHERE id = ?",
+        cursors,
+    )
 
 
 # -- subscriptions ------------------------------------------------------------------------
 
 
 async def _subscribe(
-    db: aiosqlite.Connection, info: ChatInfo, language: str | None, source: str, now: dt.datetime
+    db: Database, info: ChatInfo, language: str | None, source: str, now: dt.datetime
 ) -> bool:
     await _note(db, info)
     if language:
         await db.execute("UPDATE chats SET language = ? WHERE id = ?", [language, info.id])
     # last_slot = now: the first delivery is at the next slot, not a catch-up of today's.
-    cur = await db.execute(
+    changed = await db.execute(
         "UPDATE chats SET status = 'active', reason = NULL, subscribed_at = ?, source = ?,"
         " last_slot = max(coalesce(last_slot, ''), ?) WHERE id = ? AND status != 'active'",
         [_iso(now), source, _iso(now), info.id],
     )
-    return cur.rowcount > 0
+    return changed > 0
 
 
 async def subscribe(
-    store: Store,
+    db: Database,
     info: ChatInfo,
     *,
     language: str | None = None,
@@ -254,32 +255,31 @@ async def subscribe(
     now: dt.datetime | None = None,
 ) -> bool:
     """Subscribe the chat to the daily brief; False if it already was."""
-    async with store.transaction() as db:
+    async with db.transaction():
         return await _subscribe(db, info, language, source, _now(now))
 
 
-async def unsubscribe(store: Store, chat_id: int, reason: str = "stopped by the user") -> bool:
-    """Stop the daily brief (watches go on); False if it was not subscribed."""
-    async with store.transaction() as db:
-        cur = await db.execute(
+async def unsubscribe(db: Database, chat_id: int, reason: str = "stopped by the user") -> bool:
+    """Stop the daily brief (watches go on); False if it was not subscribed. Its pending
+    messages are the outbox's: see :func:`bot.delivery.audience.stop`."""
+    async with db.transaction():
+        changed = await db.execute(
             "UPDATE chats SET status = 'stopped', reason = ? WHERE id = ? AND status = 'active'",
             [reason, chat_id],
         )
-        if cur.rowcount:
-            await _cancel_pending(db, chat_id, reason, kind="issue")
-        return cur.rowcount > 0
+        return changed > 0
 
 
-async def set_language(store: Store, info: ChatInfo, language: str | None) -> None:
-    async with store.transaction() as db:
+async def set_language(db: Database, info: ChatInfo, language: str | None) -> None:
+    async with db.transaction():
         await _note(db, info)
         await db.execute("UPDATE chats SET language = ? WHERE id = ?", [language, info.id])
 
 
-async def set_delivery_time(store: Store, info: ChatInfo, time: dt.time | None) -> None:
+async def set_delivery_time(db: Database, info: ChatInfo, time: dt.time | None) -> None:
     """The chat's own delivery time (in ``delivery.timezone``); None: the configured times."""
     value = format_hhmm(time) if time else None
-    async with store.transaction() as db:
+    async with db.transaction():
         await _note(db, info)
         await db.execute("UPDATE chats SET delivery_time = ? WHERE id = ?", [value, info.id])
 
@@ -287,48 +287,53 @@ async def set_delivery_time(store: Store, info: ChatInfo, time: dt.time | None) 
 # -- what Telegram tells us ---------------------------------------------------------------
 
 
-async def _mark_inactive(db: aiosqlite.Connection, chat_id: int, reason: str) -> bool:
-    cur = await db.execute(
+async def _mark_inactive(db: Database, chat_id: int, reason: str) -> bool:
+    changed = await db.execute(
         "UPDATE chats SET status = 'blocked', reason = ? WHERE id = ? AND status IN (?, ?)",
         [reason, chat_id, *REACHABLE],
     )
-    await _cancel_pending(db, chat_id, reason)
-    return cur.rowcount > 0
+    return changed > 0
 
 
-async def mark_inactive(store: Store, chat_id: int, reason: str) -> bool:
-    """Blocked, kicked, deactivated or not found: stop sending and cancel what is pending.
-    True if the chat was reachable until now."""
-    async with store.transaction() as db:
+async def mark_inactive(db: Database, chat_id: int, reason: str) -> bool:
+    """Blocked, kicked, deactivated or not found. True if the chat was reachable until now.
+    (What was pending for it is cancelled by :func:`bot.delivery.audience.unreachable`.)"""
+    async with db.transaction():
         return await _mark_inactive(db, chat_id, reason)
 
 
-async def note_member(store: Store, info: ChatInfo, new_status: str) -> bool:
+def gone_reason(info: ChatInfo, new_status: str) -> str | None:
+    """Why the chat is unreachable after the bot's status became ``new_status``, if it is."""
+    if new_status not in ("left", "kicked"):
+        return None
+    return "blocked the bot" if info.type == "private" else f"bot {new_status}"
+
+
+async def note_member(db: Database, info: ChatInfo, new_status: str) -> bool:
     """A ``my_chat_member`` update: the bot's own status in the chat is now ``new_status``
     (creator, administrator, member, restricted, left, kicked). True if the chat's status
     changed. Being added again makes a blocked chat reachable, not subscribed."""
-    async with store.transaction() as db:
+    async with db.transaction():
         await _note(db, info)
-        if new_status in ("left", "kicked"):
-            what = "blocked the bot" if info.type == "private" else f"bot {new_status}"
+        what = gone_reason(info, new_status)
+        if what:
             return await _mark_inactive(db, info.id, what)
-        cur = await db.execute(
+        changed = await db.execute(
             "UPDATE chats SET status = 'stopped', reason = ? WHERE id = ? AND status = 'blocked'",
             [f"bot is {new_status} again", info.id],
         )
-        return cur.rowcount > 0
+        return changed > 0
 
 
-async def migrate(store: Store, old_id: int, new_id: int) -> bool:
+async def migrate(db: Database, old_id: int, new_id: int) -> bool:
     """The group ``old_id`` became the supergroup ``new_id``: move its subscription, delivery
-    time, last issue, watches and pending messages there. False if already done."""
-    async with store.transaction() as db:
+    time, last issue and watches there. False if already done. (Its pending messages are
+    the outbox's: :func:`bot.delivery.audience.migrated` moves both in one transaction.)"""
+    async with db.transaction():
         old = await _get(db, old_id)
         if old is None or old.status is Status.MIGRATED:
-            await _repoint_pending(db, old_id, new_id)
             return False
         await _merge_into(db, old, new_id)
-        await _repoint_pending(db, old_id, new_id)
         await db.execute(
             "UPDATE OR IGNORE watches SET chat_id = ? WHERE chat_id = ?", [new_id, old_id]
         )
@@ -340,7 +345,7 @@ async def migrate(store: Store, old_id: int, new_id: int) -> bool:
         return True
 
 
-async def _merge_into(db: aiosqlite.Connection, old: ChatRecord, new_id: int) -> None:
+async def _merge_into(db: Database, old: ChatRecord, new_id: int) -> None:
     new = await _get(db, new_id)
     await _note(db, ChatInfo(new_id, "supergroup", old.title, old.username))
     status = old.status.value
@@ -365,23 +370,14 @@ async def _merge_into(db: aiosqlite.Connection, old: ChatRecord, new_id: int) ->
     )
 
 
-async def _repoint_pending(db: aiosqlite.Connection, old_id: int, new_id: int) -> None:
-    await db.execute(
-        "UPDATE OR IGNORE outbox SET chat_id = ? WHERE chat_id = ? AND status = 'pending'",
-        [new_id, old_id],
-    )
-    # Left behind only where the new chat already has that very message queued or sent.
-    await _cancel_pending(db, old_id, f"migrated to {new_id}")
-
-
 # -- channels -----------------------------------------------------------------------------
 
 
 async def subscribe_channel(
-    store: Store, channel: ChatInfo, user_id: int, *, now: dt.datetime | None = None
+    db: Database, channel: ChatInfo, user_id: int, *, now: dt.datetime | None = None
 ) -> bool:
     """``/channel @name`` by one of its administrators (the caller checked both rights)."""
-    async with store.transaction() as db:
+    async with db.transaction():
         changed = await _subscribe(db, channel, None, "user", _now(now))
         await db.execute(
             "INSERT OR IGNORE INTO channel_managers (channel_id, user_id) VALUES (?, ?)",
@@ -390,21 +386,23 @@ async def subscribe_channel(
         return changed
 
 
-async def unsubscribe_channel(store: Store, channel: ChatInfo, user_id: int) -> bool:
+CHANNEL_OFF = "stopped by a channel administrator"
+
+
+async def unsubscribe_channel(db: Database, channel: ChatInfo, user_id: int) -> bool:
     """``/channel @name off``; the channel stays in the user's list, marked stopped."""
-    async with store.transaction() as db:
+    async with db.transaction():
         await _note(db, channel)
         await db.execute(
             "INSERT OR IGNORE INTO channel_managers (channel_id, user_id) VALUES (?, ?)",
             [channel.id, user_id],
         )
-    return await unsubscribe(store, channel.id, "stopped by a channel administrator")
+        return await unsubscribe(db, channel.id, CHANNEL_OFF)
 
 
-async def managed_channels(store: Store, user_id: int) -> list[ChatRecord]:
+async def managed_channels(db: Database, user_id: int) -> list[ChatRecord]:
     cols = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
-    rows = await _fetch(
-        store.db,
+    rows = await db.rows(
         f"SELECT {cols} FROM channel_managers m JOIN chats c ON c.id = m.channel_id"
         " WHERE m.user_id = ? ORDER BY c.title, c.id",
         [user_id],
@@ -412,35 +410,8 @@ async def managed_channels(store: Store, user_id: int) -> list[ChatRecord]:
     return [_record(r) for r in rows]
 
 
-@dataclass
-class ResolvedChannels:
-    found: list[ChatInfo] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-class _ChatGetter(Protocol):
-    async def get_chat(self, chat_id: int | str) -> Any: ...
-
-
-async def resolve_channels(bot: _ChatGetter, refs: Sequence[str | int]) -> ResolvedChannels:
-    """``delivery.channels`` (``@name`` or numeric ids) as chats, with ``getChat``. A ref
-    that fails is reported (``delivery.channels[1] @name: chat not found``), not fatal."""
-    out = ResolvedChannels()
-    for i, ref in enumerate(refs):
-        where = f"delivery.channels[{i}] {ref}"
-        try:
-            out.found.append(ChatInfo.from_telegram(await bot.get_chat(ref)))
-        except ChatMigrated as err:
-            out.problems.append(f"{where}: migrated to {err.new_chat_id}; update the config")
-        except TelegramError as err:
-            out.problems.append(f"{where}: {err.message}")
-    for problem in out.problems:
-        log.warning("%s", problem)
-    return out
-
-
 async def sync_config_channels(
-    store: Store,
+    db: Database,
     found: Sequence[ChatInfo],
     configured: Sequence[str | int],
     *,
@@ -451,12 +422,12 @@ async def sync_config_channels(
     chats stopped."""
     keep_ids = {ref for ref in configured if isinstance(ref, int)} | {c.id for c in found}
     keep_names = {ref[1:].lower() for ref in configured if isinstance(ref, str)}
-    async with store.transaction() as db:
+    async with db.transaction():
         for info in found:
             await _subscribe(db, info, None, "config", _now(now))
             await db.execute("UPDATE chats SET source = 'config' WHERE id = ?", [info.id])
-        rows = await _fetch(
-            db, "SELECT id, username FROM chats WHERE source = 'config' AND status = 'active'"
+        rows = await db.rows(
+            "SELECT id, username FROM chats WHERE source = 'config' AND status = 'active'"
         )
         gone = [
             cid
@@ -479,15 +450,14 @@ def normalize_terms(terms: str) -> str:
     return " ".join(fold(clean(terms)).split())
 
 
-async def add_watch(store: Store, info: ChatInfo, terms: str) -> bool:
+async def add_watch(db: Database, info: ChatInfo, terms: str) -> bool:
     """Watch ``terms`` (same syntax and matching as /find) in this chat. False if it already
     does; WatchLimitError past MAX_WATCHES; QueryError for terms /find would refuse."""
     key = normalize_terms(terms)
     parse_query(key)
-    async with store.transaction() as db:
+    async with db.transaction():
         await _note(db, info)
-        rows = await _fetch(
-            db,
+        rows = await db.rows(
             "SELECT count(*), coalesce(sum(terms = ?), 0) FROM watches WHERE chat_id = ?",
             [key, info.id],
         )
@@ -500,19 +470,18 @@ async def add_watch(store: Store, info: ChatInfo, terms: str) -> bool:
         return True
 
 
-async def watches(store: Store, chat_id: int) -> list[str]:
-    rows = await _fetch(
-        store.db,
+async def watches(db: Database, chat_id: int) -> list[str]:
+    rows = await db.rows(
         "SELECT terms FROM watches WHERE chat_id = ? ORDER BY created_at, terms",
         [chat_id],
     )
     return [r[0] for r in rows]
 
 
-async def remove_watch(store: Store, chat_id: int, terms: str) -> bool:
-    async with store.transaction() as db:
-        cur = await db.execute(
+async def remove_watch(db: Database, chat_id: int, terms: str) -> bool:
+    async with db.transaction():
+        changed = await db.execute(
             "DELETE FROM watches WHERE chat_id = ? AND terms = ?",
             [chat_id, normalize_terms(terms)],
         )
-        return cur.rowcount > 0
+        return changed > 0

@@ -22,34 +22,25 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.config import Config
 from bot.core.i18n import COMMANDS
 from bot.core.throttle import Throttle
-from bot.db.store import Store, SyncReport
-from bot.delivery.engine import BroadcastReport, DeliveryEngine, Limits
+from bot.db.archive import Archive
+from bot.db.database import Database
+from bot.db.sync import SyncReport
+from bot.delivery.engine import BroadcastReport, DeliveryEngine, limits_for
 from bot.telegram import handlers as h
-from bot.telegram.delivery_handlers import HANDLERS as DELIVERY_HANDLERS
+from bot.telegram.channels import sync_channels
+from bot.telegram.transport import PtbTransport, make_bot
 
 log = logging.getLogger(__name__)
 
-COMMAND_HANDLERS: dict[str, Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]] = {
-    "start": h.cmd_start,
-    "stop": h.cmd_stop,
-    "latest": h.cmd_latest,
-    "date": h.cmd_date,
-    "find": h.cmd_find,
-    "list": h.cmd_list,
-    "help": h.cmd_help,
-    "lang": h.cmd_lang,
-    **DELIVERY_HANDLERS,
-}
-
 TICK_SECONDS = 30
 
-# Hooks the delivery layer adds: (application) -> awaitable, run after start / before stop.
-Hook = Callable[[Application[Any, Any, Any, Any, Any, Any]], Awaitable[None]]
+App = Application[Any, Any, Any, Any, h.BotData, Any]
+# Hooks a caller adds: (application) -> awaitable, run after start / before stop.
+Hook = Callable[[App], Awaitable[None]]
 
 
 def log_sync(report: SyncReport) -> None:
@@ -65,7 +56,14 @@ def log_sync(report: SyncReport) -> None:
     )
 
 
-async def set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+def services_of(app: App) -> h.Services:
+    services = app.bot_data.services
+    if services is None:
+        raise RuntimeError("services are not ready")
+    return services
+
+
+async def set_commands(app: App) -> None:
     """The command menu, with descriptions in the user's language."""
     for lang, items in COMMANDS.items():
         commands = [BotCommand(c, d) for c, d in items]
@@ -73,65 +71,62 @@ async def set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS["en"]])
 
 
-async def reload_content(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reload_content(context: h.Context) -> None:
     """Pick up new or changed content files without a restart."""
     s = h.svc(context)
-    report = await s.store.sync(s.config.content_dir)
+    report = await s.archive.sync(s.config.content_dir)
     if report.changed:
         log_sync(report)
-        on_new = s.extra.get("on_new_issues")
-        if on_new and report.added:
-            await on_new(report.added)
+        if s.engine and report.added:
+            await s.engine.on_new_issues(report.added)
 
 
-async def start_delivery(
-    app: Application[Any, Any, Any, Any, Any, Any], config: Config, token: str
-) -> None:
-    """The broadcast engine in the background, its schedule tick, and missed runs caught up.
+class Delivery:
+    """The engine and the Bot it sends through (no AIORateLimiter: the engine keeps the
+    limits itself, up to 1000/s for paid broadcasts, and its pool is as wide as its
+    in-flight window)."""
 
-    It sends through its own Bot: no AIORateLimiter (the engine keeps the limits itself, up
-    to 1000/s for paid broadcasts) and a connection pool as wide as its in-flight window."""
-    s: h.Services = app.bot_data["svc"]
-    limits = Limits.from_config(config.delivery)
-    api = config.telegram.api_base_url
-    sender = Bot(
-        token,
-        base_url=f"{api}/bot",
-        base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=limits.in_flight + 4),
-    )
-    await sender.initialize()
+    def __init__(self, app: App, config: Config, token: str) -> None:
+        self.app = app
+        self.config = config
+        limits = limits_for(config.delivery)
+        self.bot: Bot = make_bot(config, token, pool=limits.in_flight + 4)
+        services = services_of(app)
+        self.engine = DeliveryEngine(
+            services.archive,
+            PtbTransport(self.bot),
+            config.delivery,
+            limits=limits,
+            on_report=self.report,
+        )
 
-    async def report(result: BroadcastReport) -> None:
-        for admin in config.telegram.admins:
+    async def report(self, result: BroadcastReport) -> None:
+        for admin in self.config.telegram.admins:
             try:
-                await app.bot.send_message(admin, f"📬 {result.summary()}", parse_mode=None)
+                await self.app.bot.send_message(admin, f"📬 {result.summary()}", parse_mode=None)
             except Exception:  # an unreachable admin must not stop delivery
                 log.warning("could not send the broadcast report to admin %s", admin)
 
-    engine = DeliveryEngine(s.store, sender, config.delivery, limits=limits, on_report=report)
-    s.extra.update(engine=engine, sender=sender, on_new_issues=engine.on_new_issues)
-    await engine.sync_channels()
-    await engine.start()
-    await engine.tick()  # a run missed while the bot was down goes out now
-    if app.job_queue:
-        app.job_queue.run_repeating(
-            tick_job, interval=TICK_SECONDS, first=TICK_SECONDS, name="delivery-tick"
-        )
+    async def start(self) -> None:
+        """Resolve the config channels, resume the outbox, catch up a missed run."""
+        await self.bot.initialize()
+        await sync_channels(self.bot, services_of(self.app).db, self.config.delivery.channels)
+        await self.engine.start()
+        await self.engine.tick()  # a run missed while the bot was down goes out now
+        if self.app.job_queue:
+            self.app.job_queue.run_repeating(
+                tick_job, interval=TICK_SECONDS, first=TICK_SECONDS, name="delivery-tick"
+            )
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        await self.bot.shutdown()
 
 
-async def tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    engine: DeliveryEngine = h.svc(context).extra["engine"]
-    await engine.tick()
-
-
-async def stop_delivery(services: h.Services) -> None:
-    engine: DeliveryEngine | None = services.extra.get("engine")
+async def tick_job(context: h.Context) -> None:
+    engine = h.svc(context).engine
     if engine is not None:
-        await engine.stop()
-    sender: Bot | None = services.extra.get("sender")
-    if sender is not None:
-        await sender.shutdown()
+        await engine.tick()
 
 
 def build_application(
@@ -140,12 +135,16 @@ def build_application(
     *,
     on_start: list[Hook] | None = None,
     on_stop: list[Hook] | None = None,
-) -> Application[Any, Any, Any, Any, Any, Any]:
-    async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        store = await Store.open(config.storage_path)
-        log_sync(await store.sync(config.content_dir))
+) -> App:
+    delivery: list[Delivery] = []  # set once started, for post_shutdown
+
+    async def post_init(app: App) -> None:
+        db = await Database.open(config.storage_path)
+        archive = Archive(db)
         throttle = Throttle(config.telegram.throttle_messages, config.telegram.throttle_seconds)
-        app.bot_data["svc"] = h.Services(config, store, throttle)
+        # Stored first: whatever fails below, post_shutdown (or the caller) closes it.
+        app.bot_data.services = h.Services(config, db, archive, throttle)
+        log_sync(await archive.sync(config.content_dir))
         await set_commands(app)
         if config.reload_seconds and app.job_queue:
             app.job_queue.run_repeating(
@@ -154,17 +153,17 @@ def build_application(
                 first=config.reload_seconds,
                 name="reload-content",
             )
-        await start_delivery(app, config, token)
+        started = Delivery(app, config, token)
+        delivery.append(started)
+        app.bot_data.services.engine = started.engine
+        await started.start()
         for hook in on_start or []:
             await hook(app)
 
-    async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    async def post_shutdown(app: App) -> None:
         for hook in on_stop or []:
             await hook(app)
-        services: h.Services | None = app.bot_data.get("svc")
-        if services:
-            await stop_delivery(services)
-            await services.store.close()
+        await close_services(app, delivery)
 
     api = config.telegram.api_base_url
     defaults = Defaults(
@@ -172,12 +171,13 @@ def build_application(
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         tzinfo=config.delivery.tz,
     )
-    app = (
+    app: App = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .defaults(defaults)
+        .context_types(ContextTypes(bot_data=h.BotData))
         .concurrent_updates(True)
         # Replies: stay under 30/s overall and 20/min per group, and when Telegram still
         # answers 429, wait retry_after and try again instead of failing the command.
@@ -190,11 +190,18 @@ def build_application(
     return app
 
 
-def register(
-    app: Application[Any, Any, Any, Any, Any, Any], extra: dict[str, Any] | None = None
-) -> None:
+async def close_services(app: App, delivery: list[Delivery]) -> None:
+    """Stop delivery and close the database; safe to call after a half-done start."""
+    while delivery:
+        await delivery.pop().stop()
+    services, app.bot_data.services = app.bot_data.services, None
+    if services is not None:
+        await services.db.close()
+
+
+def register(app: App, extra: dict[str, h.Handler] | None = None) -> None:
     app.add_handler(TypeHandler(Update, h.throttle_gate), group=-1)
-    for name, callback in {**COMMAND_HANDLERS, **(extra or {})}.items():
+    for name, callback in {**h.COMMANDS, **(extra or {})}.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(MessageHandler(filters.COMMAND, h.cmd_unknown))
     app.add_handler(CallbackQueryHandler(h.on_button))

@@ -1,8 +1,9 @@
-"""python-telegram-bot handlers: thin adapters from updates to bot.replies and back.
+"""python-telegram-bot handlers: thin adapters from updates to :mod:`bot.replies` and back.
 
-Each handler reads the update, asks bot.replies (or bot.chats) what to do, and sends it.
-No business logic lives here; a bad argument gets a usage reply from replies, never an
-exception."""
+Each handler builds the reply context from the update, calls one reply function, and
+sends what it returns. No decision is made here; what only Telegram can answer (is this
+user a group administrator, does that channel exist) is passed to replies as callables.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import datetime as dt
 import html
 import logging
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -22,8 +24,8 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot import replies
 from bot.config import Config
@@ -31,37 +33,84 @@ from bot.core.i18n import LANGS, lang_of, t
 from bot.core.render import MAX_UTF16
 from bot.core.throttle import Throttle, Verdict
 from bot.db import chats
-from bot.db.store import Store
-from bot.replies import Ctx, Reply
+from bot.db.archive import Archive
+from bot.db.chats import ChatInfo
+from bot.db.database import Database
+from bot.delivery import audience
+from bot.delivery.engine import DeliveryEngine
+from bot.replies import ChannelFacts, Ctx, Reply
 
 log = logging.getLogger(__name__)
+
+ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
 @dataclass
 class Services:
-    """What handlers need, kept in ``application.bot_data["svc"]``."""
+    """What handlers need. The engine is there once delivery has started."""
 
     config: Config
-    store: Store
+    db: Database
+    archive: Archive
     throttle: Throttle
-    extra: dict[str, Any] = field(default_factory=dict)  # the delivery engine, when running
+    engine: DeliveryEngine | None = None
 
 
-def svc(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    services: Services = context.application.bot_data["svc"]
+class BotData:
+    """``context.bot_data``: typed (``ContextTypes(bot_data=BotData)``), set in post_init."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+
+
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+def svc(context: Context) -> Services:
+    services = context.bot_data.services
+    if services is None:  # an update before post_init finished: PTB does not do that
+        raise RuntimeError("services are not ready")
     return services
 
 
-async def reply_ctx(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Ctx:
+async def is_chat_admin(update: Update, context: Context) -> bool:
+    """In groups only administrators change the subscription (checked with getChatMember)."""
+    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return True
+    if message and message.sender_chat and message.sender_chat.id == chat.id:
+        return True  # an anonymous group administrator
+    if user is None:
+        return False
+    member = await context.bot.get_chat_member(chat.id, user.id)
+    return member.status in ADMIN_STATUSES
+
+
+async def reply_ctx(update: Update, context: Context) -> Ctx:
     """The reply context: a language chosen with /lang wins over the user's Telegram one."""
     s = svc(context)
-    lang = lang_of(update.effective_user.language_code if update.effective_user else None)
-    if update.effective_chat:
-        record = await chats.get(s.store, update.effective_chat.id)
+    user, chat = update.effective_user, update.effective_chat
+    lang = lang_of(user.language_code if user else None)
+    if chat:
+        record = await chats.get(s.db, chat.id)
         if record and record.language in LANGS:
             lang = record.language
-    today = dt.datetime.now(s.config.delivery.tz).date()
-    return Ctx(s.store, lang, today, context.bot.username or "briefbot")
+
+    async def can_manage() -> bool:
+        return await is_chat_admin(update, context)
+
+    return Ctx(
+        s.archive,
+        lang,
+        dt.datetime.now(s.config.delivery.tz).date(),
+        context.bot.username or "briefbot",
+        chat=ChatInfo.from_telegram(chat) if chat else None,
+        user_id=user.id if user else None,
+        is_admin=user is not None and user.id in s.config.telegram.admins,
+        can_manage=can_manage,
+        delivery=s.config.delivery,
+    )
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -75,7 +124,12 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
+def _thread(message: Message | None) -> int | None:
+    # Answer inside the forum topic the command came from.
+    return message.message_thread_id if message and message.is_topic_message else None
+
+
+async def send(update: Update, context: Context, reply: Reply) -> None:
     """Send a reply's messages in order; the keyboard goes under the last one."""
     chat = update.effective_chat
     if chat is None:
@@ -90,19 +144,14 @@ async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply)
         )
 
 
-def _thread(message: Message | None) -> int | None:
-    # Answer inside the forum topic the command came from.
-    return message.message_thread_id if message and message.is_topic_message else None
-
-
-def args_text(context: ContextTypes.DEFAULT_TYPE) -> str:
+def args_text(context: Context) -> str:
     return " ".join(context.args or [])
 
 
 # -- flood control and errors -------------------------------------------------------------
 
 
-async def throttle_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def throttle_gate(update: Update, context: Context) -> None:
     """Runs before every handler: over the limit, one "slow down", then silence."""
     user = update.effective_user
     if user is None or (update.inline_query is not None and not update.inline_query.query):
@@ -119,7 +168,7 @@ async def throttle_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     raise ApplicationHandlerStop
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """One error handler: log with context, apologise briefly, tell the admins."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update):
@@ -134,7 +183,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     await report_to_admins(context, context.error)
 
 
-async def report_to_admins(context: ContextTypes.DEFAULT_TYPE, error: BaseException | None) -> None:
+async def report_to_admins(context: Context, error: BaseException | None) -> None:
     s = svc(context)
     if error is None or not s.config.telegram.report_errors:
         return
@@ -147,106 +196,99 @@ async def report_to_admins(context: ContextTypes.DEFAULT_TYPE, error: BaseExcept
             log.warning("could not report the error to admin %s", admin)
 
 
-# -- commands -----------------------------------------------------------------------------
+# -- commands: each one reply function ----------------------------------------------------
+
+ReplyFn = Callable[[Ctx, str], Awaitable[Reply]]
 
 
-async def is_chat_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """In groups only administrators change the subscription (checked with getChatMember)."""
-    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
-    if chat is None or chat.type == ChatType.PRIVATE:
-        return True
-    if message and message.sender_chat and message.sender_chat.id == chat.id:
-        return True  # an anonymous group administrator
-    if user is None:
-        return False
-    member = await context.bot.get_chat_member(chat.id, user.id)
-    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+def command(reply_fn: ReplyFn) -> Handler:
+    """A handler that answers with ``reply_fn(ctx, arguments)``."""
+
+    async def handle(update: Update, context: Context) -> None:
+        ctx = await reply_ctx(update, context)
+        await send(update, context, await reply_fn(ctx, args_text(context)))
+
+    handle.__name__ = handle.__qualname__ = f"cmd_{reply_fn.__name__}"
+    return handle
 
 
-async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start subscribes; /start 2025-02-14 (a deep link) opens that issue."""
+async def _latest(ctx: Ctx, arg: str) -> Reply:
+    return await replies.latest(ctx)
+
+
+async def _help(ctx: Ctx, arg: str) -> Reply:
+    return replies.help_reply(ctx)
+
+
+async def cmd_lang(update: Update, context: Context) -> None:
     ctx = await reply_ctx(update, context)
-    if context.args:
-        await send(update, context, await replies.by_date(ctx, args_text(context)))
+    choice = args_text(context).strip().lower()
+    if choice not in (*LANGS, "auto") or ctx.chat is None:
+        await send(update, context, ctx.say("lang_usage"))
         return
-    if not await is_chat_admin(update, context):
-        await send(update, context, Reply((t(ctx.lang, "admins_only"),)))
-        return
-    s = svc(context)
-    assert update.effective_chat is not None
-    info = chats.ChatInfo.from_telegram(update.effective_chat)
-    changed = await chats.subscribe(s.store, info, language=None)
-    if not changed:
-        await send(update, context, Reply((t(ctx.lang, "already"),)))
-        return
-    d = s.config.delivery
-    times = "、".join(x.strftime("%H:%M") for x in d.times)
-    await send(update, context, Reply((t(ctx.lang, "welcome", times=times, tz=d.timezone),)))
-
-
-async def cmd_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await chats.set_language(svc(context).db, ctx.chat, None if choice == "auto" else choice)
     ctx = await reply_ctx(update, context)
-    if not await is_chat_admin(update, context):
-        await send(update, context, Reply((t(ctx.lang, "admins_only"),)))
-        return
-    assert update.effective_chat is not None
-    changed = await chats.unsubscribe(svc(context).store, update.effective_chat.id)
-    await send(update, context, Reply((t(ctx.lang, "stopped" if changed else "not_subscribed"),)))
+    await send(update, context, ctx.say("lang_auto" if choice == "auto" else "lang_set"))
 
 
-async def cmd_latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await send(update, context, await replies.latest(await reply_ctx(update, context)))
+async def cmd_channel(update: Update, context: Context) -> None:
+    async def lookup(ref: str | int) -> ChannelFacts | None:
+        user = update.effective_user
+        try:
+            channel = await context.bot.get_chat(ref)
+            bot_member = await context.bot.get_chat_member(channel.id, context.bot.id)
+            user_member = await context.bot.get_chat_member(channel.id, user.id if user else 0)
+        except TelegramError:
+            return None
+        return ChannelFacts(
+            ChatInfo.from_telegram(channel),
+            bot_member.status in ADMIN_STATUSES,
+            user_member.status in ADMIN_STATUSES,
+        )
 
-
-async def cmd_date(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = await reply_ctx(update, context)
-    await send(update, context, await replies.by_date(ctx, args_text(context)))
+    await send(update, context, await replies.channel(ctx, args_text(context), lookup))
 
 
-async def cmd_find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cmd_broadcast(update: Update, context: Context) -> None:
     ctx = await reply_ctx(update, context)
-    await send(update, context, await replies.find(ctx, args_text(context)))
+    reply = await replies.broadcast(ctx, args_text(context), svc(context).engine)
+    await send(update, context, reply)
 
 
-async def cmd_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = await reply_ctx(update, context)
-    await send(update, context, await replies.month_list(ctx, args_text(context)))
-
-
-async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await send(update, context, replies.help_reply(await reply_ctx(update, context)))
-
-
-async def cmd_unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cmd_unknown(update: Update, context: Context) -> None:
     """Any other command: a hint to /help (in groups only when addressed to us)."""
     message = update.effective_message
     if message is None or not message.text:
         return
-    command = message.text.split()[0]
-    if "@" in command and command.split("@", 1)[1].lower() != (context.bot.username or "").lower():
+    name = message.text.split()[0]
+    if "@" in name and name.split("@", 1)[1].lower() != (context.bot.username or "").lower():
         return  # another bot's command in a group
     await send(update, context, replies.unknown_reply(await reply_ctx(update, context)))
 
 
-async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    ctx = await reply_ctx(update, context)
-    choice = args_text(context).strip().lower()
-    if choice not in (*LANGS, "auto"):
-        await send(update, context, Reply((t(ctx.lang, "lang_usage"),)))
-        return
-    assert update.effective_chat is not None
-    info = chats.ChatInfo.from_telegram(update.effective_chat)
-    await chats.set_language(svc(context).store, info, None if choice == "auto" else choice)
-    ctx = await reply_ctx(update, context)
-    await send(
-        update, context, Reply((t(ctx.lang, "lang_auto" if choice == "auto" else "lang_set"),))
-    )
+COMMANDS: dict[str, Handler] = {
+    "start": command(replies.start),
+    "stop": command(replies.stop),
+    "latest": command(_latest),
+    "date": command(replies.by_date),
+    "find": command(replies.find),
+    "list": command(replies.month_list),
+    "help": command(_help),
+    "lang": cmd_lang,
+    "time": command(replies.delivery_time),
+    "watch": command(replies.watch),
+    "unwatch": command(replies.unwatch),
+    "channel": cmd_channel,
+    "broadcast": cmd_broadcast,
+    "stats": command(replies.stats),
+}
 
 
-# -- buttons and inline mode --------------------------------------------------------------
+# -- buttons, inline mode, membership -----------------------------------------------------
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
@@ -265,7 +307,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send(update, context, reply)
 
 
-async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_inline(update: Update, context: Context) -> None:
     query = update.inline_query
     if query is None:
         return
@@ -283,10 +325,10 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer(results, next_offset=answer.next_offset, cache_time=60)
 
 
-async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_my_chat_member(update: Update, context: Context) -> None:
     """The bot was blocked, kicked, added or promoted: note it (blocked chats go inactive)."""
     change = update.my_chat_member
     if change is None:
         return
-    info = chats.ChatInfo.from_telegram(change.chat)
-    await chats.note_member(svc(context).store, info, change.new_chat_member.status)
+    info = ChatInfo.from_telegram(change.chat)
+    await audience.member_changed(svc(context).db, info, change.new_chat_member.status)

@@ -1,8 +1,7 @@
-"""The SQLite index of the archive (through aiosqlite): incremental sync from the Markdown
-files, issue lookups and search. The archive is the source of truth; this can be rebuilt.
-
-Reads go through one connection; a sync writes through a second one inside a single
-transaction, so with WAL a reader sees either the old index or the new one, never a mix.
+"""The only writer of the archive index: brings ``files``, ``issues``, ``items`` and the
+gram tables up to date with the Markdown files, incrementally (stat, then hash), in one
+transaction on a connection of its own. A file that cannot be read keeps its last good
+issues; a missing content folder never wipes the index.
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,54 +26,18 @@ from bot.core.content import (
     parse_text,
     resolve,
 )
-from bot.core.dates import month_day, parse_date
 from bot.core.markdown import visible_text
-from bot.core.model import Hit, Issue, Item, ParseResult, Problem, SearchPage, Severity
-from bot.core.search import Match, Query, fts_match, index_columns, mark_ranges, parse_query
-from bot.db.schema import MIGRATIONS
-
-# Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
-# newest issue first and, within an issue, archive order; the order search pages in.
-POSITIONS = 10_000
-WRITE_CHUNK = 500  # issues per batch of inserts during a sync (bounds memory)
-
-
-class StoreError(Exception):
-    """The database cannot be used (unreadable file, newer schema than this release)."""
-
-
-def item_id(date: dt.date, position: int) -> int:
-    return (date.year * 10_000 + date.month * 100 + date.day) * POSITIONS + POSITIONS - 1 - position
-
-
-def _id_range(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
-    lo = item_id(start, POSITIONS - 1) if start else 0
-    hi = item_id(end, 0) if end else 2**62
-    return lo, hi
-
-
-def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
-    """SQL selecting the ids of matching items in [lo, hi], and its parameters. The bigram
-    table leads when there is a bigram term (phrases are the selective part)."""
-    if match.bi is None and match.uni is None:
-        return "SELECT rowid FROM items WHERE rowid BETWEEN ? AND ?", [lo, hi]
-    lead, other = ("items_bi", match.bi), ("items_uni", match.uni)
-    if match.bi is None:
-        lead, other = other, lead
-    sql = f"SELECT rowid FROM {lead[0]} WHERE {lead[0]} MATCH ?"
-    params: list[Any] = [lead[1]]
-    if (lo, hi) != _id_range(None, None):
-        sql += " AND rowid BETWEEN ? AND ?"  # a rowid constraint costs even when it is all
-        params += [lo, hi]
-    if other[1] is not None:
-        sql += f" AND rowid IN (SELECT rowid FROM {other[0]} WHERE {other[0]} MATCH ?)"
-        params.append(other[1])
-    return sql, params
-
-
-def issue_digest(issue: Issue) -> str:
-    payload = [issue.title, [(i.number, i.text, list(i.urls)) for i in issue.items]]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+from bot.core.model import Issue, ParseResult, Problem, Severity
+from bot.core.search import index_columns
+from bot.db.archive import (
+    POSITIONS,
+    WRITE_CHUNK,
+    id_range,
+    issue_digest,
+    item_id,
+    problem_from_dict,
+)
+from bot.db.database import connect, fetch
 
 
 @dataclass
@@ -109,204 +70,12 @@ class _FileState:
     bad: bool = False  # unreadable now: its last good issues are kept
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    db: aiosqlite.Connection | None = None
+async def sync_files(db_path: Path, root: Path) -> SyncReport:
+    writer = await connect(db_path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA busy_timeout = 10000")
-    except Exception as err:  # sqlite3.DatabaseError, OSError: both mean "cannot use it"
-        if db is not None:
-            await db.close()  # its worker thread would otherwise keep the process alive
-        raise StoreError(f"cannot open the database {path}: {err}") from err
-    return db
-
-
-async def migrate(db: aiosqlite.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
-    """Apply pending migrations, each atomically; returns the schema version now in force."""
-    async with db.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    version = int(row[0]) if row else 0
-    if version > len(migrations):
-        raise StoreError(
-            f"the database has schema version {version}, newer than this release knows "
-            f"({len(migrations)}); upgrade briefbot or rebuild the index"
-        )
-    for number in range(version + 1, len(migrations) + 1):
-        script = migrations[number - 1]
-        await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-    return len(migrations)
-
-
-class Store:
-    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
-        self.path = path
-        self.db = db
-        self._sync_lock = asyncio.Lock()
-        self._write_lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Store:
-        db = await _connect(Path(path))
-        try:
-            await migrate(db)
-        except Exception:
-            await db.close()
-            raise
-        return cls(Path(path), db)
-
-    async def close(self) -> None:
-        await self.db.close()
-
-    async def __aenter__(self) -> Store:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction on the shared connection. The lock keeps other coroutines'
-        transactions from interleaving with this one (they share one SQLite connection)."""
-        async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
-
-    # -- reading -------------------------------------------------------------------------
-
-    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
-
-    async def counts(self) -> tuple[int, int]:
-        rows = await self._rows(
-            "SELECT (SELECT count(*) FROM issues), (SELECT count(*) FROM items)"
-        )
-        return int(rows[0][0]), int(rows[0][1])
-
-    async def issue(self, date: dt.date) -> Issue | None:
-        rows = await self._rows(
-            "SELECT title, file, line FROM issues WHERE date = ?", [date.isoformat()]
-        )
-        if not rows:
-            return None
-        title, file, line = rows[0]
-        items = await self._rows(
-            "SELECT number, text, urls, line FROM items WHERE id BETWEEN ? AND ? ORDER BY id DESC",
-            _id_range(date, date),
-        )
-        return Issue(
-            date,
-            title,
-            tuple(Item(n, text, tuple(json.loads(urls)), ln) for n, text, urls, ln in items),
-            file,
-            line,
-        )
-
-    async def latest_date(self) -> dt.date | None:
-        rows = await self._rows("SELECT max(date) FROM issues")
-        return dt.date.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
-
-    async def neighbors(self, date: dt.date) -> tuple[dt.date | None, dt.date | None]:
-        """The nearest issue dates strictly before and after ``date``."""
-        iso = date.isoformat()
-        rows = await self._rows(
-            "SELECT (SELECT max(date) FROM issues WHERE date < ?),"
-            " (SELECT min(date) FROM issues WHERE date > ?)",
-            [iso, iso],
-        )
-        before, after = rows[0]
-        return (
-            dt.date.fromisoformat(before) if before else None,
-            dt.date.fromisoformat(after) if after else None,
-        )
-
-    async def dates_on(self, month: int, day: int) -> list[dt.date]:
-        """Issue dates with this month and day, any year (for ``2月14日``)."""
-        rows = await self._rows(
-            "SELECT date FROM issues WHERE substr(date, 6) = ? ORDER BY date",
-            [f"{month:02d}-{day:02d}"],
-        )
-        return [dt.date.fromisoformat(r[0]) for r in rows]
-
-    async def resolve_date(self, text: str, today: dt.date) -> dt.date | str:
-        """A typed date (see bot.dates) or ``LATEST``; a year-less date means the most recent
-        issue on that day. Raises DateError. Reads issue dates only when it must."""
-        md = month_day(text)
-        known = await self.dates_on(*md) if md and 1 <= md[0] <= 12 else []
-        return parse_date(text, today, known)
-
-    async def issue_dates(
-        self, start: dt.date | None = None, end: dt.date | None = None
-    ) -> list[dt.date]:
-        rows = await self._rows(
-            "SELECT date FROM issues WHERE date BETWEEN ? AND ? ORDER BY date",
-            [(start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()],
-        )
-        return [dt.date.fromisoformat(r[0]) for r in rows]
-
-    async def search(self, query: str | Query, offset: int = 0, limit: int = 10) -> SearchPage:
-        """Items containing every term, newest first. Raises QueryError for a bad query."""
-        q = parse_query(query) if isinstance(query, str) else query
-        lo, hi = _id_range(q.period.start, q.period.end) if q.period else _id_range(None, None)
-        offset, limit = max(0, offset), max(0, limit)
-        ids, params = _hit_ids(fts_match(q.terms), lo, hi)
-        # One round trip for the page and the total: the uncorrelated count is computed once.
-        rows = await self._rows(
-            f"SELECT ({ids.replace('SELECT rowid', 'SELECT count(*)', 1)}),"
-            f" id, date, number, text, plain, urls FROM items WHERE id IN ({ids}"
-            " ORDER BY 1 DESC LIMIT ? OFFSET ?) ORDER BY id DESC",
-            [*params, *params, limit, offset],
-        )
-        if rows:
-            total = int(rows[0][0])
-        elif offset == 0 or limit == 0:
-            total = 0 if limit else await self._count(ids, params)
-        else:
-            total = await self._count(ids, params)
-        hits = tuple(
-            Hit(
-                dt.date.fromisoformat(date),
-                number,
-                text,
-                tuple(json.loads(urls)),
-                mark_ranges(plain, q.terms),
-            )
-            for _, _, date, number, text, plain, urls in rows
-        )
-        return SearchPage(q.terms, total, offset, limit, hits)
-
-    async def _count(self, ids: str, params: list[Any]) -> int:
-        rows = await self._rows(ids.replace("SELECT rowid", "SELECT count(*)", 1), params)
-        return int(rows[0][0])
-
-    async def stored_problems(self) -> list[Problem]:
-        """Problems recorded at the last sync (per file), without reading any file."""
-        rows = await self._rows("SELECT problems FROM files ORDER BY path")
-        return [_problem(p) for (blob,) in rows for p in json.loads(blob)]
-
-    # -- syncing -------------------------------------------------------------------------
-
-    async def sync(self, root: Path) -> SyncReport:
-        """Bring the index up to date with the files under ``root``; one transaction."""
-        async with self._sync_lock:
-            writer = await _connect(self.path)
-            try:
-                return await _Sync(writer, root).run()
-            finally:
-                await writer.close()
-
-
-def _problem(d: dict[str, Any]) -> Problem:
-    return Problem(d["file"], d["line"], Severity(d["severity"]), d["message"])
+        return await _Sync(writer, root).run()
+    finally:
+        await writer.close()
 
 
 def _decl_json(d: Decl) -> list[Any]:
@@ -347,8 +116,7 @@ class _Sync:
         return self.report
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return await fetch(self.db, sql, params)
 
     async def _counts(self) -> tuple[int, int]:
         rows = await self._all("SELECT (SELECT count(*) FROM issues), (SELECT count(*) FROM items)")
@@ -364,7 +132,7 @@ class _Sync:
             state.decls = [
                 Decl(dt.date.fromisoformat(d), name, ln, rm) for d, ln, rm in json.loads(decls)
             ]
-            state.problems = [_problem(p) for p in json.loads(problems)]
+            state.problems = [problem_from_dict(p) for p in json.loads(problems)]
             out[rel] = state
         return out
 
@@ -450,7 +218,7 @@ class _Sync:
         winners: dict[dt.date, Issue | None],
         db_issues: dict[dt.date, tuple[str, int, str]],
     ) -> None:
-        batch = _Batch()
+        batch = _Writes()
         for date in sorted(set(db_issues) - set(winners)):
             batch.delete.append(date)
             self.report.removed.append(date)
@@ -474,7 +242,7 @@ class _Sync:
             raise
 
     def _plan_issue(
-        self, batch: _Batch, issue: Issue, current: tuple[str, int, str] | None
+        self, batch: _Writes, issue: Issue, current: tuple[str, int, str] | None
     ) -> None:
         digest = issue_digest(issue)
         if current and current[2] == digest:
@@ -488,7 +256,7 @@ class _Sync:
             self.report.added.append(issue.date)
         batch.puts.append((issue, digest))
 
-    async def _apply(self, batch: _Batch) -> None:
+    async def _apply(self, batch: _Writes) -> None:
         """All writes of a sync, inside its transaction. Rows are built and written a chunk
         of issues at a time, oldest first: memory stays bounded on a full build, and FTS5
         still sees ascending rowids."""
@@ -532,7 +300,7 @@ class _Sync:
         )
 
     async def _delete_issue(self, date: dt.date) -> None:
-        lo, hi = _id_range(date, date)
+        lo, hi = id_range(date, date)
         rows = await self._all("SELECT id, plain FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
         # A contentless FTS5 table forgets a row only when given the values it indexed.
         columns = [(rid, *index_columns(plain)) for rid, plain in rows]
@@ -549,7 +317,7 @@ class _Sync:
 
 
 @dataclass
-class _Batch:
+class _Writes:
     """The rows one sync writes, collected before the transaction starts."""
 
     delete: list[dt.date] = field(default_factory=list)

@@ -1,0 +1,219 @@
+"""The archive index: the ``files``, ``issues`` and ``items`` tables and the two FTS5
+gram tables. This module owns them: issue lookups, dates and search read here, and
+:mod:`bot.db.sync` is the only writer. The archive files are the source of truth; all of
+this can be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.core.dates import month_day, parse_date
+from bot.core.model import Hit, Issue, Item, Problem, SearchPage, Severity
+from bot.core.search import Match, Query, fts_match, mark_ranges, parse_query
+from bot.db.database import Database
+
+if TYPE_CHECKING:
+    from bot.db.sync import SyncReport
+
+# Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
+# newest issue first and, within an issue, archive order; the order search pages in.
+POSITIONS = 10_000
+WRITE_CHUNK = 500  # issues per batch of inserts during a sync (bounds memory)
+
+
+def item_id(date: dt.date, position: int) -> int:
+    return (date.year * 10_000 + date.month * 100 + date.day) * POSITIONS + POSITIONS - 1 - position
+
+
+def id_range(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
+    lo = item_id(start, POSITIONS - 1) if start else 0
+    hi = item_id(end, 0) if end else 2**62
+    return lo, hi
+
+
+def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
+    """SQL selecting the ids of matching items in [lo, hi], and its parameters. The bigram
+    table leads when there is a bigram term (phrases are the selective part)."""
+    if match.bi is None and match.uni is None:
+        return "SELECT rowid FROM items WHERE rowid BETWEEN ? AND ?", [lo, hi]
+    lead, other = ("items_bi", match.bi), ("items_uni", match.uni)
+    if match.bi is None:
+        lead, other = other, lead
+    sql = f"SELECT rowid FROM {lead[0]} WHERE {lead[0]} MATCH ?"
+    params: list[Any] = [lead[1]]
+    if (lo, hi) != id_range(None, None):
+        sql += " AND rowid BETWEEN ? AND ?"  # a rowid constraint costs even when it is all
+        params += [lo, hi]
+    if other[1] is not None:
+        sql += f" AND rowid IN (SELECT rowid FROM {other[0]} WHERE {other[0]} MATCH ?)"
+        params.append(other[1])
+    return sql, params
+
+
+def issue_digest(issue: Issue) -> str:
+    payload = [issue.title, [(i.number, i.text, list(i.urls)) for i in issue.items]]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+class Archive:
+    """Reads of the archive index, and the sync that rebuilds it from the files."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sync_lock = asyncio.Lock()
+        self._owns_db = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> Archive:
+        """An archive on a database of its own (the CLI, benchmarks): closed with it."""
+        archive = cls(await Database.open(path))
+        archive._owns_db = True
+        return archive
+
+    async def close(self) -> None:
+        if self._owns_db:
+            await self.db.close()
+
+    async def __aenter__(self) -> Archive:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        return await self.db.rows(sql, params)
+
+    async def counts(self) -> tuple[int, int]:
+        rows = await self._rows(
+            "SELECT (SELECT count(*) FROM issues), (SELECT count(*) FROM items)"
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    async def issue(self, date: dt.date) -> Issue | None:
+        rows = await self._rows(
+            "SELECT title, file, line FROM issues WHERE date = ?", [date.isoformat()]
+        )
+        if not rows:
+            return None
+        title, file, line = rows[0]
+        items = await self._rows(
+            "SELECT number, text, urls, line FROM items WHERE id BETWEEN ? AND ? ORDER BY id DESC",
+            id_range(date, date),
+        )
+        return Issue(
+            date,
+            title,
+            tuple(Item(n, text, tuple(json.loads(urls)), ln) for n, text, urls, ln in items),
+            file,
+            line,
+        )
+
+    async def latest_date(self) -> dt.date | None:
+        rows = await self._rows("SELECT max(date) FROM issues")
+        return dt.date.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+
+    async def neighbors(self, date: dt.date) -> tuple[dt.date | None, dt.date | None]:
+        """The nearest issue dates strictly before and after ``date``."""
+        iso = date.isoformat()
+        rows = await self._rows(
+            "SELECT (SELECT max(date) FROM issues WHERE date < ?),"
+            " (SELECT min(date) FROM issues WHERE date > ?)",
+            [iso, iso],
+        )
+        before, after = rows[0]
+        return (
+            dt.date.fromisoformat(before) if before else None,
+            dt.date.fromisoformat(after) if after else None,
+        )
+
+    async def dates_on(self, month: int, day: int) -> list[dt.date]:
+        """Issue dates with this month and day, any year (for ``2月14日``)."""
+        rows = await self._rows(
+            "SELECT date FROM issues WHERE substr(date, 6) = ? ORDER BY date",
+            [f"{month:02d}-{day:02d}"],
+        )
+        return [dt.date.fromisoformat(r[0]) for r in rows]
+
+    async def resolve_date(self, text: str, today: dt.date) -> dt.date | None:
+        """A typed date (see bot.core.dates); ``latest`` is the newest issue's date (None
+        while the archive is empty), and a year-less date the most recent issue on that
+        day. Raises DateError. Reads issue dates only when it must."""
+        md = month_day(text)
+        known = await self.dates_on(*md) if md and 1 <= md[0] <= 12 else []
+        when = parse_date(text, today, known)
+        if isinstance(when, dt.date):
+            return when
+        return await self.latest_date()  # LATEST
+
+    async def issue_dates(
+        self, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[dt.date]:
+        rows = await self._rows(
+            "SELECT date FROM issues WHERE date BETWEEN ? AND ? ORDER BY date",
+            [(start or dt.date.min).isoformat(), (end or dt.date.max).isoformat()],
+        )
+        return [dt.date.fromisoformat(r[0]) for r in rows]
+
+    async def search(self, query: str | Query, offset: int = 0, limit: int = 10) -> SearchPage:
+        """Items containing every term, newest first. Raises QueryError for a bad query."""
+        q = parse_query(query) if isinstance(query, str) else query
+        lo, hi = id_range(q.period.start, q.period.end) if q.period else id_range(None, None)
+        offset, limit = max(0, offset), max(0, limit)
+        ids, params = _hit_ids(fts_match(q.terms), lo, hi)
+        # One round trip for the page and the total: the uncorrelated count is computed once.
+        rows = await self._rows(
+            f"SELECT ({ids.replace('SELECT rowid', 'SELECT count(*)', 1)}),"
+            f" id, date, number, text, plain, urls FROM items WHERE id IN ({ids}"
+            " ORDER BY 1 DESC LIMIT ? OFFSET ?) ORDER BY id DESC",
+            [*params, *params, limit, offset],
+        )
+        if rows:
+            total = int(rows[0][0])
+        elif offset == 0 or limit == 0:
+            total = 0 if limit else await self._count(ids, params)
+        else:
+            total = await self._count(ids, params)
+        hits = tuple(
+            Hit(
+                dt.date.fromisoformat(date),
+                number,
+                text,
+                tuple(json.loads(urls)),
+                mark_ranges(plain, q.terms),
+            )
+            for _, _, date, number, text, plain, urls in rows
+        )
+        return SearchPage(q.terms, total, offset, limit, hits)
+
+    async def _count(self, ids: str, params: list[Any]) -> int:
+        rows = await self._rows(ids.replace("SELECT rowid", "SELECT count(*)", 1), params)
+        return int(rows[0][0])
+
+    async def stored_problems(self) -> list[Problem]:
+        """Problems recorded at the last sync (per file), without reading any file."""
+        rows = await self._rows("SELECT problems FROM files ORDER BY path")
+        return [problem_from_dict(p) for (blob,) in rows for p in json.loads(blob)]
+
+    # -- syncing -------------------------------------------------------------------------
+
+    async def sync(self, root: Path) -> SyncReport:
+        """Bring the index up to date with the files under ``root``; one transaction on a
+        connection of its own, so with WAL a reader sees either the old index or the new
+        one, never a mix."""
+        from bot.db.sync import sync_files
+
+        async with self._sync_lock:
+            return await sync_files(self.db.path, root)
+
+
+def problem_from_dict(d: dict[str, Any]) -> Problem:
+    return Problem(d["file"], d["line"], Severity(d["severity"]), d["message"])

@@ -1,0 +1,229 @@
+"""The planner: what to send, to whom, and when. It writes outbox rows and moves each
+chat's delivery cursor in the same transaction; the sender does the sending.
+
+- ``tick``: at each schedule slot, every active chat gets the issues newer than its last
+  one (at most ``max_backlog``); new subscribers only the newest.
+- ``broadcast_now``: an admin or the CLI posts one issue to every active chat lacking it.
+- ``on_new_issues``: keyword watches get the matching items of each new issue, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.config import Delivery
+from bot.core import schedule
+from bot.core.dates import DateRange
+from bot.core.model import Issue
+from bot.core.render import issue_messages
+from bot.core.search import Query, QueryError, parse_query
+from bot.db import chats, outbox
+from bot.db.archive import Archive
+from bot.db.database import FIRST_ID
+from bot.db.outbox import CHUNK, Broadcast, Trigger
+from bot.errors import BriefbotError
+
+
+class DeliveryError(BriefbotError):
+    """A broadcast that cannot be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``broadcast_now`` posts (or, for a dry run, would post)."""
+
+    broadcast_id: int | None
+    issue: dt.date
+    chats: int
+    messages: int
+    dry_run: bool = False
+
+
+class _Parts:
+    """Rendered issue parts as text ids, per enqueue run (an issue may change between runs)."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._issues: dict[dt.date, Issue | None] = {}
+        self._ids: dict[tuple[dt.date, str], list[int]] = {}
+
+    async def issue(self, date: dt.date) -> Issue | None:
+        if date not in self._issues:
+            self._issues[date] = await self.archive.issue(date)
+        return self._issues[date]
+
+    async def text_ids(self, date: dt.date, lang: str) -> list[int]:
+        key = (date, lang)
+        if key not in self._ids:
+            issue = await self.issue(date)
+            html = issue_messages(issue, lang) if issue else []
+            self._ids[key] = [await outbox.text_id(self.archive.db, h) for h in html]
+        return self._ids[key]
+
+
+class Planner:
+    def __init__(
+        self,
+        archive: Archive,
+        config: Delivery,
+        *,
+        notify: Callable[[], None],
+        closed: Callable[[int], object],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.archive = archive
+        self.db = archive.db
+        self.config = config
+        self._notify = notify  # rows were queued: the sender should look now
+        self._closed_hook = closed  # a broadcast is fully enqueued (awaitable result)
+        self.clock = clock
+        self._tick_lock = asyncio.Lock()
+        self._watch_lock = asyncio.Lock()
+
+    async def _close(self, batch: Broadcast) -> int | None:
+        bid = await batch.close()
+        if bid is not None:
+            self._notify()
+            result = self._closed_hook(bid)
+            if asyncio.iscoroutine(result):
+                await result  # every row may already have settled
+        return bid
+
+    # -- the schedule ----------------------------------------------------------------------
+
+    async def tick(self, now: dt.datetime | None = None) -> int | None:
+        """Enqueue what is due at ``now``: for every active chat (config channels included)
+        whose slot came, the issues newer than its last one. Returns the broadcast id, or
+        None if nothing new was due. Call it every ~30 s and once at start (catch-up)."""
+        if self._tick_lock.locked():
+            return None
+        async with self._tick_lock:
+            now = now or self.clock()
+            available = await self.archive.issue_dates()
+            batch = Broadcast(self.db, "schedule", None)
+            parts = _Parts(self.archive)
+            for own in await chats.delivery_times(self.db):
+                times = schedule.chat_times(
+                    self.config.times, schedule.parse_hhmm(own) if own else None
+                )
+                slot = schedule.slot_key(schedule.latest_slot(now, times, self.config.tz))
+                await self._enqueue_due(batch, parts, own, slot, available)
+            return await self._close(batch)
+
+    async def _enqueue_due(
+        self,
+        batch: Broadcast,
+        parts: _Parts,
+        own: str | None,
+        slot: str,
+        available: list[dt.date],
+    ) -> None:
+        cursor = FIRST_ID
+        while True:
+            async with self.db.transaction():
+                page = await chats.due_page(self.db, own, slot, cursor, CHUNK)
+                if not page:
+                    return
+                rows, cursors = [], []
+                for chat_id, lang, last in page:
+                    last_issue = dt.date.fromisoformat(last) if last else None
+                    dates = schedule.issues_to_send(available, last_issue, self.config.max_backlog)
+                    for date in dates:
+                        for part, tid in enumerate(await parts.text_ids(date, lang or "zh")):
+                            rows.append((date.isoformat(), chat_id, part, tid))
+                    cursors.append((slot, dates[-1].isoformat() if dates else None, chat_id))
+                await batch.insert("issue", rows)
+                await chats.advance(self.db, cursors)
+            cursor = page[-1][0]
+            self._notify()  # the first chunk goes out while the next ones are written
+
+    # -- one issue now ---------------------------------------------------------------------
+
+    async def broadcast_now(
+        self, date: dt.date | None = None, trigger: Trigger = "admin", *, dry_run: bool = False
+    ) -> Plan:
+        """Post the issue of ``date`` (default: the newest) now to every active chat that has
+        not received it. A dry run only counts. DeliveryError if there is no such issue."""
+        date = date or await self.archive.latest_date()
+        issue = await self.archive.issue(date) if date else None
+        if date is None or issue is None:
+            raise DeliveryError(f"no issue on {date}" if date else "the archive has no issue yet")
+        count = await outbox.count_lacking(self.db, date)
+        n_parts = len(issue_messages(issue))
+        if dry_run or not count:
+            return Plan(None, date, count, count * n_parts, dry_run)
+        iso = date.isoformat()
+        batch = Broadcast(self.db, trigger, date)
+        parts = _Parts(self.archive)
+        cursor = FIRST_ID
+        while True:
+            async with self.db.transaction():
+                page = await outbox.lacking_page(self.db, date, cursor, CHUNK)
+                if not page:
+                    break
+                rows = [
+                    (iso, chat_id, part, tid)
+                    for chat_id, lang in page
+                    for part, tid in enumerate(await parts.text_ids(date, lang or "zh"))
+                ]
+                await batch.insert("issue", rows)
+                await chats.advance(self.db, [(None, iso, chat_id) for chat_id, _ in page])
+            cursor = page[-1][0]
+            self._notify()
+        return Plan(await self._close(batch), date, count, count * n_parts)
+
+    # -- keyword watches -------------------------------------------------------------------
+
+    async def on_new_issues(self, dates: Iterable[dt.date]) -> int:
+        """Keyword watches: for each newly indexed issue (at most the newest ``max_backlog``,
+        so a rebuilt index is no flood), each chat whose watches match items of it gets
+        those items, once per (issue, chat). Returns the number of chats served."""
+        served = 0
+        async with self._watch_lock:
+            for date in sorted(set(dates))[-self.config.max_backlog :]:
+                served += await self._watch_issue(date)
+        return served
+
+    async def _watch_issue(self, date: dt.date) -> int:
+        issue = await self.archive.issue(date)
+        if issue is None:
+            return 0
+        batch = Broadcast(self.db, "watch", date)
+        hits: dict[str, set[int]] = {}
+        served = 0
+        async for page in outbox.pages_of_watchers(self.db, date):
+            messages: list[tuple[int, list[str]]] = []
+            for chat_id, lang, joined in page:
+                terms = joined.split("\x1f")
+                for t in terms:
+                    if t not in hits:
+                        hits[t] = await self._matches(t, date)
+                numbers = set().union(*(hits[t] for t in terms))
+                if numbers:
+                    items = tuple(i for i in issue.items if i.number in numbers)
+                    found = Issue(date, "🔔 " + " · ".join(terms), items)
+                    messages.append((chat_id, issue_messages(found, lang or "zh")))
+            async with self.db.transaction():
+                rows = [
+                    (date.isoformat(), chat_id, part, await outbox.text_id(self.db, html))
+                    for chat_id, parts in messages
+                    for part, html in enumerate(parts)
+                ]
+                await batch.insert("watch", rows)
+            served += len(messages)
+        await self._close(batch)
+        return served
+
+    async def _matches(self, terms: str, date: dt.date) -> set[int]:
+        """Item numbers of that issue matching the terms, exactly as /find matches them."""
+        try:
+            query = parse_query(terms)
+        except QueryError:
+            return set()
+        if query.period and not query.period.start <= date <= query.period.end:
+            return set()
+        page = await self.archive.search(Query(query.terms, DateRange(date, date)), limit=1000)
+        return {hit.number for hit in page.hits}

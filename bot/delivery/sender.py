@@ -1,0 +1,357 @@
+"""The sender: a background task that empties the outbox under Telegram's limits.
+
+It pulls a bounded window of pending rows into per-chat lanes (:mod:`bot.core.pacing`) and
+dispatches ready lanes under a global token bucket, a few requests in flight at a time.
+A row is marked sent only once Telegram has confirmed it, and the lane moves on only after
+that is committed: after ``kill -9`` only in-flight messages can repeat. One process sends
+at a time (the outbox lease), so a CLI broadcast next to a running bot cannot send a row
+twice; the other process only enqueues and watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+from bot.core.pacing import Bucket, Lane, Lanes, Limits, Pending
+from bot.db import outbox
+from bot.db.database import Database
+from bot.db.outbox import BroadcastReport, Outcome
+from bot.delivery import audience
+from bot.delivery.transport import Failure, SendError, Transport
+
+log = logging.getLogger(__name__)
+
+ReportCallback = Callable[[BroadcastReport], Awaitable[None]]
+TEXT_CACHE = 256  # rendered parts kept in memory: a broadcast uses a handful
+
+
+def _wall_to_mono(at: float) -> float:
+    return time.monotonic() + (at - time.time()) if at else 0.0
+
+
+class Sender:
+    """``start`` / ``stop`` the background task; ``notify`` when rows were queued."""
+
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        limits: Limits,
+        *,
+        on_report: ReportCallback | None = None,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.limits = limits
+        self.on_report = on_report
+        self.poll = poll_seconds
+        self._lease = outbox.Lease(db, lease_seconds)
+        self._window = int(min(20_000, max(200, limits.per_second * 4)))
+        self._reporting: set[asyncio.Task[None]] = set()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lanes = Lanes(self.limits)
+        self._global = Bucket(
+            self.limits.per_second, self.limits.burst, self.limits.burst, time.monotonic()
+        )
+        self._paused_until = 0.0
+        self._floods: deque[tuple[float, int]] = deque()
+        self._outcomes: list[Outcome] = []
+        self._flush_lock = asyncio.Lock()
+        self._texts: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.limits.in_flight)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._runner: asyncio.Task[None] | None = None
+        self._leader = False
+        self._refill_at = 0.0  # monotonic; 0: now
+        self._exhausted = False
+        self._checked_open = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None and not self._runner.done()
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process holds the lease (else another process sends)."""
+        return self._leader
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._reset()
+        self._runner = asyncio.create_task(self._run(), name="briefbot-delivery")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """No new sends; in-flight ones finish (or stay pending after ``timeout``);
+        confirmations are written; the outbox is left intact."""
+        if self._runner is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._runner
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._flush()
+        if self._reporting:
+            await asyncio.wait(self._reporting, timeout=timeout)
+        if self._leader:
+            await self._lease.release()
+            self._leader = False
+        self._runner = None
+
+    def notify(self) -> None:
+        """New rows are in the outbox: look now rather than at the next poll."""
+        self._refill_at = 0.0
+        self._exhausted = False
+        self._wake.set()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        renew_at = 0.0
+        while not self._stopping:
+            # Cleared before looking at the state: a wake-up from here on is not lost.
+            self._wake.clear()
+            now = time.monotonic()
+            try:
+                if now >= renew_at:
+                    renew_at = now + self._lease.ttl / 3
+                    await self._hold_lease()
+                if not self._leader:  # another process sends; a wake-up must not change that
+                    await self._sleep(renew_at - now)
+                    continue
+                await self._step(now)
+            except Exception:
+                log.exception("delivery: unexpected error; retrying in a second")
+                await self._sleep(1.0)
+
+    async def _hold_lease(self) -> None:
+        was = self._leader
+        self._leader = await self._lease.acquire()
+        if self._leader and not was:
+            log.info("delivery: this process sends (resuming pending messages)")
+            if not self._tasks:  # what was in memory may have been sent by the other one
+                self._lanes = Lanes(self.limits)
+            self.notify()
+
+    async def _step(self, now: float) -> None:
+        if now >= self._checked_open:
+            self._checked_open = now + 5 * self.poll
+            await self.check_finished(await outbox.adopt_orphans(self.db, time.time() - 600))
+        if self._wants_refill(now):
+            await self._refill()
+        wait = max(self._paused_until, self._global.ready_at(now)) - now
+        if wait > 0:
+            await self._sleep(wait)
+            return
+        lane = self._lanes.pop_ready(now)
+        if lane is None and not self._exhausted and len(self._lanes) < 10 * self._window:
+            # Everything loaded waits on its chat's limit (a group's backlog, say): look
+            # further ahead rather than leave the global rate unused.
+            await self._refill(more=True)
+            lane = self._lanes.pop_ready(now)
+        if lane is None:
+            wake = self._lanes.next_wake()
+            await self._sleep(min(self.poll, wake - now) if wake else self.poll)
+            return
+        await self._slots.acquire()
+        if self._stopping:
+            self._slots.release()
+            self._lanes.release(lane, time.monotonic())
+            return
+        self._global.take(time.monotonic())
+        task = asyncio.create_task(self._send(lane))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until ``seconds`` passed or something changed (a send ended, rows were queued)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, seconds))
+
+    def _wants_refill(self, now: float) -> bool:
+        if len(self._lanes) < self._window // 2 and not self._exhausted:
+            return True
+        return now >= self._refill_at
+
+    async def _refill(self, more: bool = False) -> None:
+        """Top the rows in memory up to the window (``more``: one window beyond), never the
+        whole outbox, and forget rows that stopped being pending (cancelled by a /stop)."""
+        self._refill_at = time.monotonic() + self.poll
+        loaded = len(self._lanes)
+        limit = loaded + (self._window if more else max(1, self._window - loaded))
+        rows = await outbox.pending_window(self.db, limit)
+        self._exhausted = len(rows) < limit
+        horizon = 2**63 if self._exhausted else rows[-1][0]
+        now = time.monotonic()
+        self._lanes.drop_stale({r[0] for r in rows}, horizon, now)
+        for rid, chat_id, text_id, attempts, next_at, bid, kind in rows:
+            self._lanes.add(
+                Pending(rid, chat_id, text_id, attempts, _wall_to_mono(next_at), bid), kind, now
+            )
+        self._lanes.prune(now)
+
+    # -- one message -----------------------------------------------------------------------
+
+    async def _send(self, lane: Lane) -> None:
+        row = lane.rows[0]
+        try:
+            try:
+                html = await self._text(row.text_id)
+                message_id = await self.transport.send_html(
+                    row.chat_id, html, paid=self.limits.paid
+                )
+            except Exception as err:
+                await self._failed(lane, row, err)
+            else:
+                self._outcomes.append(Outcome("sent", row.id, row.attempts, message_id))
+                lane.rows.popleft()
+                await self._flush()
+        finally:
+            now = time.monotonic()
+            self._lanes.bucket(lane, now).take(now)  # charged on completion: see Bucket
+            self._lanes.release(lane, now)
+            self._slots.release()
+            self._wake.set()
+
+    async def _text(self, text_id: int) -> str:
+        text = self._texts.get(text_id)
+        if text is None:
+            text = await outbox.text(self.db, text_id)
+            if len(self._texts) >= TEXT_CACHE:
+                self._texts.pop(next(iter(self._texts)))
+            self._texts[text_id] = text
+        return text
+
+    def _describe(self, err: BaseException) -> str:
+        # A SendError's description already names the transport's own error type.
+        text = err.description if isinstance(err, SendError) else f"{type(err).__name__}: {err}"
+        return self.transport.redact(text)[:500]
+
+    async def _failed(self, lane: Lane, row: Pending, err: Exception) -> None:
+        failure = err.failure if isinstance(err, SendError) else None
+        if isinstance(err, SendError) and failure is Failure.FLOOD:
+            self._flood(lane, err.retry_after)
+        elif isinstance(err, SendError) and failure is Failure.MIGRATED and err.migrate_to:
+            await self._migrated(lane, err.migrate_to)
+        elif failure is Failure.GONE:
+            await self._gone(lane, row, self._describe(err))
+        elif failure is Failure.REJECTED:
+            row.attempts += 1
+            await self._settle(
+                lane, Outcome("failed", row.id, row.attempts, error=self._describe(err))
+            )
+        else:
+            if failure is None:
+                log.error("delivery: unexpected error sending to %s", row.chat_id, exc_info=err)
+            await self._retry(lane, row, err)
+
+    def _flood(self, lane: Lane, seconds: float) -> None:
+        """A 429: pause the chat; if other chats were refused within the last second too,
+        the global limit was hit, so pause everything. The row stays first in its lane."""
+        now = time.monotonic()
+        until = now + seconds
+        self._lanes.pause(lane.chat_id, until)
+        self._floods.append((now, lane.chat_id))
+        while self._floods and self._floods[0][0] < now - 1.0:
+            self._floods.popleft()
+        if len({chat for _, chat in self._floods}) > 1:
+            self._paused_until = max(self._paused_until, until)
+        log.info("delivery: 429 for chat %s, waiting %.1f s", lane.chat_id, seconds)
+
+    async def _retry(self, lane: Lane, row: Pending, err: Exception) -> None:
+        row.attempts += 1
+        error = self._describe(err)
+        if row.attempts >= self.limits.attempts:
+            await self._settle(lane, Outcome("failed", row.id, row.attempts, error=error))
+            return
+        base = min(self.limits.backoff_max, self.limits.backoff * 2 ** (row.attempts - 1))
+        delay = base * random.uniform(0.5, 1.5)
+        row.due = time.monotonic() + delay
+        self._outcomes.append(
+            Outcome("retry", row.id, row.attempts, error=error, next_at=time.time() + delay)
+        )
+        await self._flush()
+
+    async def _settle(self, lane: Lane, outcome: Outcome) -> None:
+        """A terminal outcome other than sent: the lane moves on to its next row."""
+        self._outcomes.append(outcome)
+        lane.rows.popleft()
+        await self._flush()
+
+    async def _gone(self, lane: Lane, row: Pending, reason: str) -> None:
+        async with self.db.transaction():
+            changed = await audience.unreachable(self.db, lane.chat_id, reason)
+            if changed and row.broadcast_id is not None:
+                await outbox.count_newly_inactive(self.db, row.broadcast_id)
+        dropped = self._lanes.drop_chat(lane.chat_id)
+        await self.check_finished({r.broadcast_id for r in dropped})
+        log.info("delivery: chat %s is unreachable (%s)", lane.chat_id, reason)
+
+    async def _migrated(self, lane: Lane, new_id: int) -> None:
+        await audience.migrated(self.db, lane.chat_id, new_id)
+        # Its rows now point at the new id in the database; the next refill loads them.
+        self._lanes.drop_chat(lane.chat_id)
+        self.notify()
+        log.info("delivery: chat %s migrated to %s", lane.chat_id, new_id)
+
+    async def _flush(self) -> None:
+        """Write what the sends learned, in one transaction for all that is waiting (group
+        commit: concurrent sends share a commit instead of queueing one each)."""
+        async with self._flush_lock:
+            outcomes, self._outcomes = self._outcomes, []
+            if not outcomes:
+                return
+            try:
+                await outbox.record(self.db, outcomes)
+            except Exception:
+                log.exception("delivery: cannot record %d results; will retry", len(outcomes))
+                self._outcomes[:0] = outcomes
+                return
+        settled = {self._lanes.forget(o.row_id) for o in outcomes if o.kind != "retry"}
+        await self.check_finished(settled)
+
+    # -- broadcasts finishing --------------------------------------------------------------
+
+    async def check_finished(self, broadcasts: Iterable[int | None]) -> None:
+        """Close those broadcasts of which nothing is pending any more (the leader does)."""
+        for bid in broadcasts:
+            if bid is not None and self._lanes.per_broadcast[bid] <= 0:
+                await self._finish(bid)
+
+    async def _finish(self, broadcast_id: int) -> None:
+        if not self._leader:
+            return  # the sending process reports
+        report = await outbox.finish(self.db, broadcast_id)
+        if report is not None:
+            log.info("delivery: %s", report.summary())
+            # Not awaited here: a slow admin message must not hold up a lane.
+            task = asyncio.create_task(self._call_report(report))
+            self._reporting.add(task)
+            task.add_done_callback(self._reporting.discard)
+
+    async def _call_report(self, report: BroadcastReport) -> None:
+        if self.on_report is None:
+            return
+        try:
+            await self.on_report(report)
+        except Exception:
+            log.exception("delivery: the report callback failed")
