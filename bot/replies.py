@@ -204,7 +204,8 @@ async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
         year, month = last.year, last.month
     else:
         m = _MONTH.match(arg)
-        if not m or not 1 <= int(m[2]) <= 12:
+        # Year 9999 is the last one dates can hold; its December has no "next month".
+        if not m or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[1]) < 9999:
             return Reply((escape(t(ctx.lang, "list_usage")),), edit=edit)
         year, month = int(m[1]), int(m[2])
     start, end = _month_bounds(year, month)
@@ -246,8 +247,7 @@ async def button(ctx: Ctx, data: str) -> Reply:
 
 async def inline(ctx: Ctx, query: str, offset_text: str = "") -> InlineAnswer:
     """`@bot 小米`: matching items; `@bot 2025-02-14`: that issue; empty: the latest issue."""
-    offset = int(offset_text) if offset_text.isascii() and offset_text.isdigit() else 0
-    offset = min(offset, buttons.MAX_OFFSET)
+    offset = buttons.parse_offset(offset_text) or 0
     text = query.strip()
     issue_date: dt.date | None = None
     if not text:

@@ -73,7 +73,8 @@ def encode(action: Action, memo: QueryMemo = MEMO) -> str:
     return f"F:{action.offset}:{memo.key(action.query)}"
 
 
-def _offset(text: str) -> int | None:
+def parse_offset(text: str) -> int | None:
+    """A paging offset typed by Telegram or forged by anyone: None unless 0..MAX_OFFSET."""
     # isdecimal() alone accepts '²' and other digits int() refuses or reads oddly.
     if not text.isascii() or not text.isdigit() or len(text) > 7:
         return None
@@ -96,7 +97,7 @@ def decode(data: str, memo: QueryMemo = MEMO) -> Action | None:
         return None
     if kind in ("f", "F"):
         offset_text, sep, query = rest.partition(":")
-        offset = _offset(offset_text)
+        offset = parse_offset(offset_text)
         if not sep or offset is None:
             return None
         if kind == "F":
