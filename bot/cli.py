@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.errors import BriefbotError
 from bot.config import Config, ConfigError, load_config
 from bot.core.content import read_archive
 from bot.core.dates import DateError
@@ -25,11 +28,12 @@ from bot.db.database import Database, StoreError
 from bot.db.sync import SyncReport
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+TOKEN_REJECTED = "the token was rejected by Telegram: check telegram.token or TELEGRAM_BOT_TOKEN"
 
 Handler = Callable[[argparse.Namespace, Config], Coroutine[Any, Any, int]]
 
 
-class CliError(Exception):
+class CliError(BriefbotError):
     """A message for the user and the exit code to end with."""
 
     def __init__(self, message: str, code: int = EXIT_FAIL) -> None:
@@ -186,17 +190,42 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
 async def cmd_console(args: argparse.Namespace, config: Config) -> int:
     from bot.console import run_console
 
+    # Bytes that are not UTF-8 (a pasted file, a wrong terminal setting) become U+FFFD
+    # instead of ending the session with a UnicodeDecodeError.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
     return await run_console(config, sys.stdin, sys.stdout, args.lang)
+
+
+def _not_invalid_token(record: logging.LogRecord) -> bool:
+    from telegram.error import InvalidToken
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, InvalidToken) and "Invalid token" not in record.getMessage()
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The real bot. Synchronous: python-telegram-bot owns the event loop."""
-    from bot.logs import setup_logging
+    from telegram.error import InvalidToken
+
+    from bot.logs import redact, setup_logging
     from bot.telegram.app import run
 
     token = config.token()
-    setup_logging(args.log_level or config.log_level, [token])
-    run(config, token)
+    secrets = [token, config.telegram.webhook.secret_token or ""]
+    setup_logging(args.log_level or config.log_level, secrets)
+    # PTB logs a rejected token with a traceback before raising it; the line below says it.
+    logging.getLogger("telegram.ext").addFilter(_not_invalid_token)
+    try:
+        run(config, token)
+    except InvalidToken:
+        raise CliError(TOKEN_REJECTED, EXIT_USAGE) from None
+    except BriefbotError:
+        raise
+    except Exception as err:
+        # Start-up failed (post_shutdown has closed what was opened): one line, not a
+        # traceback, and no secret in it.
+        raise CliError(f"cannot start: {redact(f'{type(err).__name__}: {err}', secrets)}") from None
     return EXIT_OK
 
 
@@ -267,11 +296,13 @@ async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 
+MAX_ARG = 10**9  # results to skip or show: SQLite needs a 64-bit integer, people far less
+
+
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ARG:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_ARG}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,7 +118,7 @@ async def answer(ctx: Ctx, line: str, buttons: list[Button]) -> Reply | None:
     if text in ("/quit", "/exit", "quit", "exit"):
         return None
     if text.isdigit() and buttons:
-        n = int(text)
+        n = int(text) if text.isascii() and len(text) < 6 else 0
         if 1 <= n <= len(buttons):
             return await replies.button(ctx, buttons[n - 1].data)
         return Reply((f"Pick a number from 1 to {len(buttons)}.",))

@@ -10,6 +10,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +84,32 @@ def _decl_json(d: Decl) -> list[Any]:
     return [d.date.isoformat(), d.line, d.right_month]
 
 
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a month file is ~20 KB; anything this big is a mistake
+
+
+def _unreadable(state: _FileState, why: str) -> None:
+    state.bad = True
+    state.problems = [Problem(state.name, 0, Severity.ERROR, why)]
+
+
 def _read_file(state: _FileState, path: Path) -> None:
-    """Read, hash and parse one file (runs in a worker thread)."""
-    data = path.read_bytes()
+    """Read, hash and parse one file (runs in a worker thread). A file that cannot be read
+    (permissions, vanished, not a regular file, too big) is a problem, never an exception:
+    it keeps its last good version and the rest of the archive is indexed."""
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return _unreadable(state, "not a regular file; replace it with a Markdown file")
+            if st.st_size > MAX_FILE_BYTES:
+                return _unreadable(
+                    state, f"{st.st_size} bytes, over the {MAX_FILE_BYTES} byte limit for one file"
+                )
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        return _unreadable(state, f"cannot read the file: {err.strerror or err}")
+    if len(data) > MAX_FILE_BYTES:
+        return _unreadable(state, f"over the {MAX_FILE_BYTES} byte limit for one file")
     state.sha256 = hashlib.sha256(data).hexdigest()
     text, problems = decode(state.name, data)
     if text is None:
@@ -146,7 +171,19 @@ class _Sync:
             return dict(stored), []  # keep everything: a missing mount must not wipe the index
         for path in content_files(self.root):
             rel = path.relative_to(self.root).as_posix()
-            st = path.stat()
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed since it was listed: the next sync sees it gone
+            except OSError as err:
+                st = None
+                error = f"cannot read the file: {err.strerror or err}"
+            if st is None:
+                state = _FileState(rel, str(self.root / rel), 0, 0)
+                _unreadable(state, error)
+                self._keep_old(state, stored.get(rel))
+                states[rel] = state
+                continue
             old = stored.get(rel)
             if old and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 states[rel] = old
@@ -158,19 +195,24 @@ class _Sync:
                 old.size, old.mtime_ns = state.size, state.mtime_ns
                 states[rel] = old
                 continue
-            if state.bad and old:
-                state.decls = old.decls  # keep the last good version of its issues
-                kept = len(old.decls)
-                state.problems.append(
-                    Problem(
-                        state.name,
-                        1,
-                        Severity.WARNING,
-                        f"keeping the last good version ({kept} issues)",
-                    )
-                )
+            if state.bad:
+                self._keep_old(state, old)
             states[rel] = state
         return states, [rel for rel in stored if rel not in states]
+
+    @staticmethod
+    def _keep_old(state: _FileState, old: _FileState | None) -> None:
+        """A file that cannot be read now keeps the last good version of its issues."""
+        if old is None:
+            return
+        state.decls = old.decls
+        state.sha256 = state.sha256 or old.sha256  # unread: nothing newer to compare with
+        kept = len(old.decls)
+        state.problems.append(
+            Problem(
+                state.name, 1, Severity.WARNING, f"keeping the last good version ({kept} issues)"
+            )
+        )
 
     async def _resolve(
         self, states: dict[str, _FileState], db_issues: dict[dt.date, tuple[str, int, str]]
