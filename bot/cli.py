@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.errors import BriefbotError
 from bot.config import Config, ConfigError, load_config
 from bot.core.content import read_archive
 from bot.core.dates import DateError
@@ -26,6 +25,7 @@ from bot.core.search import QueryError
 from bot.db.archive import Archive
 from bot.db.database import Database, StoreError
 from bot.db.sync import SyncReport
+from bot.errors import BriefbotError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 TOKEN_REJECTED = "the token was rejected by Telegram: check telegram.token or TELEGRAM_BOT_TOKEN"
