@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +70,44 @@ async def _open_synced(config: Config) -> tuple[Archive, SyncReport]:
 # -- commands ----------------------------------------------------------------------------
 
 
+def _future_issues(issues: Iterable[Issue], config: Config) -> list[Problem]:
+    """An issue dated after today (with a day of slack, in delivery.timezone) is a typo
+    such as ``## 2052.02.15``: an error, and the planner never delivers it."""
+    from bot.delivery.planner import horizon
+
+    limit = horizon(dt.datetime.now(dt.UTC), config.delivery.tz)
+    return [
+        Problem(
+            i.file,
+            i.line,
+            Severity.ERROR,
+            f"issue {i.date.isoformat()} is dated after today; fix the heading's date",
+        )
+        for i in issues
+        if i.date > limit
+    ]
+
+
 async def cmd_check(args: argparse.Namespace, config: Config) -> int:
     root = Path(args.dir) if args.dir else config.content_dir
     archive = read_archive(root)
-    errors = [p for p in archive.problems if p.severity is Severity.ERROR]
+    problems = sorted(
+        [*archive.problems, *_future_issues(archive.issues.values(), config)],
+        key=lambda p: (p.file, p.line),
+    )
+    errors = [p for p in problems if p.severity is Severity.ERROR]
     if args.json:
         _print_json(
             {
                 "issues": len(archive.issues),
                 "items": archive.item_count,
-                "problems": [p.as_dict() for p in archive.problems],
+                "problems": [p.as_dict() for p in problems],
             }
         )
     else:
-        for p in archive.problems:
+        for p in problems:
             print(p)
-        warnings = len(archive.problems) - len(errors)
+        warnings = len(problems) - len(errors)
         print(
             f"{root}: {len(archive.issues)} issues, {archive.item_count} items, "
             f"{len(errors)} errors, {warnings} warnings",

@@ -218,6 +218,20 @@ async def due_page(db: Database, own: str | None, slot: str, after: int, limit: 
     )
 
 
+async def repair_cursors(db: Database, limit: dt.date) -> int:
+    """A cursor past ``limit`` came from an issue dated in the future (a typo since fixed):
+    put it back to the newest issue of that chat's outbox up to ``limit``. Returns how many
+    chats were repaired."""
+    iso = limit.isoformat()
+    async with db.transaction():
+        return await db.execute(
+            "UPDATE chats SET last_issue = (SELECT max(o.issue) FROM outbox o"
+            " WHERE o.chat_id = chats.id AND o.kind = 'issue' AND o.issue <= ?"
+            " AND o.status IN ('pending', 'sent')) WHERE last_issue > ?",
+            [iso, iso],
+        )
+
+
 async def advance(db: Database, cursors: Sequence[tuple[str | None, str | None, int]]) -> None:
     """(slot, issue, chat): the chat's schedule slot was handled and the issue enqueued for
     it. The last issue only moves forward (inside the caller's transaction)."""

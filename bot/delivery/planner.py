@@ -64,6 +64,14 @@ class _Parts:
         return self._ids[key]
 
 
+def horizon(now: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """The newest issue date that may be delivered at ``now``: today where the brief is
+    written, plus one day of slack (an issue dated tomorrow in UTC+14 is not a typo). A
+    later date is a typo such as ``## 2052.02.15``: indexed and searchable, never sent, so
+    it can never push a chat's cursor past today."""
+    return now.astimezone(tz).date() + dt.timedelta(days=1)
+
+
 class Planner:
     def __init__(
         self,
@@ -102,7 +110,9 @@ class Planner:
             return None
         async with self._tick_lock:
             now = now or self.clock()
-            available = await self.archive.issue_dates()
+            limit = horizon(now, self.config.tz)
+            available = await self.archive.issue_dates(end=limit)
+            await chats.repair_cursors(self.db, limit)
             batch = Broadcast(self.db, "schedule", None)
             parts = _Parts(self.archive)
             for own in await chats.delivery_times(self.db):
@@ -147,7 +157,14 @@ class Planner:
     ) -> Plan:
         """Post the issue of ``date`` (default: the newest) now to every active chat that has
         not received it. A dry run only counts. DeliveryError if there is no such issue."""
-        date = date or await self.archive.latest_date()
+        limit = horizon(self.clock(), self.config.tz)
+        if date is None:
+            dates = await self.archive.issue_dates(end=limit)
+            date = dates[-1] if dates else None
+        elif date > limit:
+            raise DeliveryError(
+                f"the issue {date.isoformat()} is dated in the future; fix its heading"
+            )
         issue = await self.archive.issue(date) if date else None
         if date is None or issue is None:
             raise DeliveryError(f"no issue on {date}" if date else "the archive has no issue yet")
@@ -182,8 +199,10 @@ class Planner:
         so a rebuilt index is no flood), each chat whose watches match items of it gets
         those items, once per (issue, chat). Returns the number of chats served."""
         served = 0
+        limit = horizon(self.clock(), self.config.tz)
         async with self._watch_lock:
-            for date in sorted(set(dates))[-self.config.max_backlog :]:
+            due = sorted(d for d in set(dates) if d <= limit)
+            for date in due[-self.config.max_backlog :]:
                 served += await self._watch_issue(date)
         return served
 
