@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
@@ -23,9 +23,13 @@ from bot.core.model import Issue, Problem, Severity
 from bot.core.render import issue_plain, search_page_plain
 from bot.core.search import QueryError
 from bot.db.archive import Archive
-from bot.db.database import Database, StoreError
+from bot.db.database import Database
 from bot.db.sync import SyncReport
 from bot.errors import BriefbotError
+from bot.logs import install_excepthook, redact
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 TOKEN_REJECTED = "the token was rejected by Telegram: check telegram.token or TELEGRAM_BOT_TOKEN"
@@ -262,8 +266,20 @@ def _progress(done: int, total: int) -> None:
     )
 
 
+async def _check_token(bot: Bot) -> None:
+    from telegram.error import InvalidToken, TelegramError
+
+    try:
+        await bot.initialize()  # getMe
+    except InvalidToken:
+        raise CliError(TOKEN_REJECTED, EXIT_USAGE) from None
+    except TelegramError as err:
+        raise CliError(f"cannot reach Telegram: {redact(str(err))}") from None
+
+
 async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     """Post an issue now to every active chat lacking it, as the admin /broadcast does."""
+    from bot.db import outbox
     from bot.delivery.engine import DeliveryEngine, DeliveryError, limits_for
     from bot.telegram.transport import PtbTransport, make_bot
 
@@ -273,6 +289,8 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     bot = make_bot(config, token or "0:dry-run", pool=limits.in_flight + 4)
     engine = DeliveryEngine(store, PtbTransport(bot), config.delivery, limits=limits)
     try:
+        if not args.dry_run:
+            await _check_token(bot)  # before anything is queued: a rejected token queues nothing
         date = await resolve_issue_date(store, args.date, dt.date.today()) if args.date else None
         try:
             plan = await engine.broadcast_now(date, "cli", dry_run=args.dry_run)
@@ -280,19 +298,34 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
             raise CliError(str(err)) from None
         verb = "would post" if args.dry_run else "posting"
         print(f"{plan.issue.isoformat()}: {verb} {plan.messages} messages to {plan.chats} chats")
-        if args.dry_run or not plan.chats:
+        # What an earlier run queued for this issue and did not send (it was stopped, say)
+        # goes out now too, rather than waiting for a bot to start.
+        earlier = [
+            (bid, n)
+            for bid, n in await outbox.open_broadcasts(store.db, plan.issue)
+            if bid != plan.broadcast_id
+        ]
+        if earlier:
+            pending = sum(n for _, n in earlier)
+            what = "would also send" if args.dry_run else "also sending"
+            print(
+                f"{plan.issue.isoformat()}: {what} {pending} messages pending from an earlier run"
+            )
+        ids = [b for b, _ in earlier] + ([plan.broadcast_id] if plan.broadcast_id else [])
+        if args.dry_run or not ids:
             return EXIT_OK
-        async with bot:
-            await engine.start()
-            try:
-                report = await engine.wait(plan.broadcast_id, _progress)
-            finally:
-                await engine.stop()
+        await engine.start()
+        try:
+            reports = [await engine.wait(bid, _progress) for bid in ids]
+        finally:
+            await engine.stop()
         print(file=sys.stderr)
-        if report:
-            print(report.summary())
-        return EXIT_OK if report and not report.failed else EXIT_FAIL
+        for report in reports:
+            if report:
+                print(report.summary())
+        return EXIT_OK if all(r and not r.failed for r in reports) else EXIT_FAIL
     finally:
+        await bot.shutdown()
         await store.db.close()
 
 
@@ -429,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_excepthook()  # a traceback that still escapes is printed without secrets
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -438,8 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         handler: Handler = args.handler
         return asyncio.run(handler(args, config))
-    except (ConfigError, CliError, StoreError) as err:
-        print(f"briefbot: {err}", file=sys.stderr)
+    except (ConfigError, BriefbotError) as err:
+        print(f"briefbot: {redact(str(err))}", file=sys.stderr)
         return getattr(err, "code", EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAIL)
     except KeyboardInterrupt:
         return 130

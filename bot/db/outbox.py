@@ -335,6 +335,19 @@ async def finish(db: Database, broadcast_id: int) -> BroadcastReport | None:
         return await report(db, broadcast_id)
 
 
+async def open_broadcasts(db: Database, issue: dt.date) -> list[tuple[int, int]]:
+    """(broadcast id, pending messages) of unfinished broadcasts with pending rows of the
+    issue: what an earlier run queued and did not send."""
+    return [
+        (bid, n)
+        for bid, n in await db.rows(
+            "SELECT broadcast_id, count(*) FROM outbox WHERE status = 'pending' AND kind = 'issue'"
+            " AND issue = ? AND broadcast_id IS NOT NULL GROUP BY broadcast_id ORDER BY 1",
+            [issue.isoformat()],
+        )
+    ]
+
+
 async def status_counts(db: Database) -> dict[str, int]:
     return dict(await db.rows("SELECT status, count(*) FROM outbox GROUP BY status"))
 
