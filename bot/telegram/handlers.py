@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import (
@@ -24,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot
 
 from bot import replies
@@ -38,6 +39,7 @@ from bot.db.chats import ChatInfo
 from bot.db.database import Database
 from bot.delivery import audience
 from bot.delivery.engine import DeliveryEngine
+from bot.logs import redact
 from bot.replies import ChannelFacts, Ctx, Reply
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Services:
     archive: Archive
     throttle: Throttle
     engine: DeliveryEngine | None = None
+    triage: ErrorTriage = field(default_factory=lambda: ErrorTriage())
 
 
 class BotData:
@@ -168,9 +171,53 @@ async def throttle_gate(update: Update, context: Context) -> None:
     raise ApplicationHandlerStop
 
 
+class ErrorTriage:
+    """Which errors are bugs. Network and polling trouble (timeouts, 5xx, 409 Conflict with
+    a second bot) is a WARNING line, repeated only when it changes; a button answered too
+    late is INFO. Only real handler bugs reach the admins, at most one report a minute
+    (the rest are counted and the count goes with the next report)."""
+
+    REPORT_EVERY = 60.0
+
+    def __init__(self) -> None:
+        self.last_network = ""
+        self.last_report = float("-inf")
+        self.suppressed = 0
+
+    def network(self, error: BaseException) -> bool:
+        if not isinstance(error, NetworkError | Conflict):
+            return False
+        text = f"{type(error).__name__}: {error}"
+        if text != self.last_network:
+            log.warning("telegram: %s (repeats are not logged until it changes)", text)
+            self.last_network = text
+        return True
+
+    def report_now(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_report < self.REPORT_EVERY:
+            self.suppressed += 1
+            return False
+        self.last_report = now
+        return True
+
+
+_TOO_LATE = ("query is too old", "query id is invalid", "message is not modified")
+
+
 async def on_error(update: object, context: Context) -> None:
-    """One error handler: log with context, apologise briefly, tell the admins."""
-    log.error("error while handling an update", exc_info=context.error)
+    """One error handler: triage, then for real bugs log with context, apologise briefly,
+    and tell the admins (rate-limited)."""
+    error = context.error
+    if error is None:
+        return
+    if isinstance(error, BadRequest) and any(t in error.message.lower() for t in _TOO_LATE):
+        log.info("telegram: %s", error.message)
+        return
+    triage = context.bot_data.services.triage if context.bot_data.services else ErrorTriage()
+    if triage.network(error):
+        return
+    log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update):
         try:
             ctx = await reply_ctx(update, context)
@@ -180,15 +227,18 @@ async def on_error(update: object, context: Context) -> None:
                 await context.bot.send_message(update.effective_chat.id, t(ctx.lang, "error"))
         except Exception:
             log.warning("could not send the apology", exc_info=True)
-    await report_to_admins(context, context.error)
+    if triage.report_now():
+        await report_to_admins(context, error)
 
 
 async def report_to_admins(context: Context, error: BaseException | None) -> None:
     s = svc(context)
     if error is None or not s.config.telegram.report_errors:
         return
-    trace = "".join(traceback.format_exception(error))[-(MAX_UTF16 - 200) :]
-    text = f"⚠️ <b>briefbot error</b>\n<pre>{html.escape(trace)}</pre>"
+    trace = redact("".join(traceback.format_exception(error)))[-(MAX_UTF16 - 300) :]
+    more, s.triage.suppressed = s.triage.suppressed, 0
+    also = f"\n(+{more} more errors in the last minute, see the log)" if more else ""
+    text = f"⚠️ <b>briefbot error</b>\n<pre>{html.escape(trace)}</pre>{also}"
     for admin in s.config.telegram.admins:
         try:
             await context.bot.send_message(admin, text)
