@@ -46,7 +46,7 @@ from bot.logs import setup_logging
 from bot.telegram.app import build_application
 
 if TYPE_CHECKING:  # the bot process must not load the fake server (its RSS is measured)
-    from tests.fakebot import FakeBotAPI
+    from fakebot import FakeBotAPI
 
 REPO = Path(__file__).resolve().parents[1]
 KB_PER_MB = 1024
@@ -436,7 +436,7 @@ async def measure(server: FakeBotAPI, bot: BotProcess, years: int, runs: int) ->
 
 
 async def run_bench(command: str, years: int, runs: int, work: Path) -> Report:
-    from tests.fakebot import fake_bot_api  # here, not at the top: see TYPE_CHECKING above
+    from fakebot import fake_bot_api  # here, not at the top: see TYPE_CHECKING above
 
     content, db = work / "content", work / "bot.sqlite3"
     log(f"generating {years} years of archive in {content}")

@@ -52,7 +52,7 @@ from bot.delivery.engine import DeliveryEngine, Limits
 from bot.logs import setup_logging
 
 if TYPE_CHECKING:  # the engine process must not load the fake server (its RSS is measured)
-    from tests.fakebot import FakeBotAPI
+    from fakebot import FakeBotAPI
 
 REPO = Path(__file__).resolve().parents[1]
 KB_PER_MB = 1024
@@ -250,7 +250,7 @@ async def prepare(db: Path, content: Path, subscribers: int) -> None:
 
 
 def serve_fake(scale: float) -> FakeBotAPI:
-    from tests.fakebot import FakeBotAPI
+    from fakebot import FakeBotAPI
 
     return FakeBotAPI(rate_limits=True, rate_scale=scale).start()
 

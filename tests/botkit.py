@@ -10,9 +10,9 @@ from telegram.ext import Application
 
 from bot.config import Config, parse_config
 from bot.telegram.app import build_application
-from tests.fakebot import FakeBotAPI
-from tests.fakebot.server import SentMessage
-from tests.fakebot.updates import callback_update, inline_update, message_update
+from fakebot import FakeBotAPI
+from fakebot.state import SentMessage
+from fakebot.updates import callback_update, inline_update, message_update
 
 
 def make_config(tmp: Path, content: Path, api: FakeBotAPI, **sections: Any) -> Config:

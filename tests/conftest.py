@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.db.store import Store
-from tests.fakebot import FakeBotAPI, fake_bot_api
+from fakebot import FakeBotAPI, fake_bot_api
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "content"

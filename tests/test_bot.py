@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.content import read_archive
 from bot.core.markdown import visible_text
-from tests.fakebot import FakeBotAPI
+from fakebot import FakeBotAPI
 
 from .botkit import BotUnderTest, make_config
 from .conftest import BUNDLED

@@ -16,7 +16,7 @@ from bot.db import store as store_module
 from bot.db.chats import ChatInfo, Status, WatchLimitError
 from bot.db.schema import MIGRATIONS
 from bot.db.store import Store
-from tests.fakebot import FakeBotAPI
+from fakebot import FakeBotAPI
 
 NOW = dt.datetime(2025, 2, 14, 3, 0, tzinfo=dt.UTC)
 ALICE = ChatInfo(101, "private", "Alice", "alice")

@@ -13,7 +13,7 @@ from bot.config import parse_config
 from bot.console import plain, run_console
 from bot.core.throttle import Throttle, Verdict
 from bot.logs import MASK, RedactingFormatter, redact
-from tests.fakebot import FakeBotAPI
+from fakebot import FakeBotAPI
 
 from .botkit import BotUnderTest, make_config
 

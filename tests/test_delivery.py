@@ -23,7 +23,7 @@ from bot.db import chats
 from bot.db.chats import ChatInfo, Status
 from bot.db.store import Store
 from bot.delivery.engine import BroadcastReport, DeliveryEngine, DeliveryError, Limits, _Lanes, _Row
-from tests.fakebot import FakeBotAPI, fake_bot_api
+from fakebot import FakeBotAPI, fake_bot_api
 
 from .conftest import REPO
 

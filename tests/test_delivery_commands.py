@@ -13,8 +13,8 @@ import pytest
 from bot.cli import main
 from bot.db import chats
 from bot.db.store import Store
-from tests.fakebot import FakeBotAPI, fake_bot_api
-from tests.fakebot.updates import my_chat_member_update
+from fakebot import FakeBotAPI, fake_bot_api
+from fakebot.updates import my_chat_member_update
 
 from .botkit import BotUnderTest, make_config
 

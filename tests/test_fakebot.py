@@ -37,7 +37,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from tests.fakebot import (
+from fakebot import (
     FakeBotAPI,
     RateLimits,
     callback_update,

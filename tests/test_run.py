@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakebot import FakeBotAPI, fake_bot_api
+from fakebot import FakeBotAPI, fake_bot_api
 
 from .conftest import REPO
 
@@ -136,7 +136,7 @@ def test_webhook_refuses_requests_without_the_secret(
 ) -> None:
     import json
 
-    from tests.fakebot.updates import message_update
+    from fakebot.updates import message_update
 
     port = free_port()
     extra = (

@@ -1,7 +1,7 @@
 """Telegram ``MarkdownV2`` and legacy ``Markdown`` parsers (after TDLib's rules).
 
 Both return ``(plain_text, entities)`` with UTF-16 offsets, raising
-:class:`~tests.fakebot.html.EntityParseError` with Telegram's detail message.
+:class:`~fakebot.html.EntityParseError` with Telegram's detail message.
 """
 
 from __future__ import annotations

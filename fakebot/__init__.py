@@ -1,8 +1,8 @@
-"""A fake Telegram Bot API server for tests (real HTTP on 127.0.0.1, in-process).
+"""A fake Telegram Bot API server for tests and benchmarks (real HTTP on 127.0.0.1, in-process).
 
 Typical fixture::
 
-    from tests.fakebot import FakeBotAPI
+    from fakebot import FakeBotAPI
 
     @pytest.fixture
     def fake_api() -> Iterator[FakeBotAPI]:
