@@ -3,7 +3,7 @@
 Usage: ``python -m bench.bench_bot [--years 20] [--runs 10] [--out FILE]``
 
 Generates the synthetic archive in a temporary directory and starts the fake Bot API server
-(tests/fakebot, rate limits off) in this process. The bot runs in a child process of its own,
+(fakebot/, rate limits off) in this process. The bot runs in a child process of its own,
 wired by ``bot.app.build_application`` exactly as ``briefbot run`` wires it, and gets its
 updates by long polling, as in production. A reply's latency runs from pushing the user's
 update into the fake server to the server recording the reply's last ``sendMessage``.
@@ -534,7 +534,7 @@ def render(r: Report, runs: int) -> str:
             f"Command: `{r.command}`",
             "",
             f"{r.years} years, {r.items:,} items (archive generated in {r.gen_s:.1f} s). "
-            "Fake Bot API server in the bench process (tests/fakebot, rate limits off, "
+            "Fake Bot API server in the bench process (fakebot/, rate limits off, "
             "127.0.0.1); the bot in a process of its own, wired by bot.app.build_application, "
             "getting updates by long polling (`getUpdates`, poll_interval=0).",
             "",

@@ -2,12 +2,12 @@
 
 Usage: ``python -m bench.bench_delivery [--scale 5] [--seconds 25] [--out FILE]``
 
-The fake server (tests/fakebot, rate limits on) runs in this process and answers 429 beyond
+The fake server (fakebot/, rate limits on) runs in this process and answers 429 beyond
 Telegram's limits: 30 messages/s overall, 1/s per private chat, 20/min per group. The engine
 runs in a child process of its own, so the two do not share a GIL and the child's ``VmHWM``
-is the engine's alone. The child is wired like ``briefbot broadcast``: a ``Store`` on the
+is the engine's alone. The child is wired like ``briefbot broadcast``: a ``Archive`` on the
 database, a ``Bot`` with a connection pool as wide as the engine's in-flight window, and
-``DeliveryEngine`` with the limits ``Limits.from_config`` gives the default config; it starts
+``DeliveryEngine`` with the limits ``limits_for`` gives the default config; it starts
 the engine, then calls ``broadcast_now`` for the newest issue.
 
 Both sides' rates are scaled by ``--scale K`` so a run is short, as if time ran K times
@@ -47,9 +47,11 @@ from typing import TYPE_CHECKING, Any
 from bench.common import peak_rss_kb
 from bench.gen_archive import generate
 from bot.config import Delivery
-from bot.db.store import Store
-from bot.delivery.engine import DeliveryEngine, Limits
+from bot.core.pacing import Limits
+from bot.db.archive import Archive
+from bot.delivery.engine import DeliveryEngine, limits_for
 from bot.logs import setup_logging
+from bot.telegram.transport import PtbTransport
 
 if TYPE_CHECKING:  # the engine process must not load the fake server (its RSS is measured)
     from fakebot import FakeBotAPI
@@ -80,7 +82,7 @@ def scaled_limits(scale: float) -> Limits:
     """The engine's limits for the default config (25 messages/s), time running ``scale``
     times faster: every rate multiplied, bursts and the in-flight window kept (the fake's
     round trips are also far shorter than Telegram's)."""
-    limits = Limits.from_config(Delivery(max_messages_per_second=RATE))
+    limits = limits_for(Delivery(max_messages_per_second=RATE))
     return dataclasses.replace(
         limits,
         per_second=limits.per_second * scale,
@@ -100,14 +102,13 @@ async def _wait_for_lease(engine: DeliveryEngine, timeout: float = 10.0) -> None
         await asyncio.sleep(0.01)
 
 
-async def _outbox_sent(store: Store, broadcast_id: int | None) -> int:
+async def _outbox_sent(store: Archive, broadcast_id: int | None) -> int:
     """Messages the engine recorded as confirmed by Telegram."""
-    async with store.db.execute(
+    value = await store.db.value(
         "SELECT count(*) FROM outbox WHERE status = 'sent' AND broadcast_id IS ?",
         [broadcast_id],
-    ) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    )
+    return int(value or 0)
 
 
 async def serve_engine(api_url: str, db: Path, scale: float, seconds: float) -> None:
@@ -119,13 +120,13 @@ async def serve_engine(api_url: str, db: Path, scale: float, seconds: float) -> 
     token = os.environ[TOKEN_ENV]
     setup_logging("WARNING", [token])
     limits = scaled_limits(scale)
-    store = await Store.open(db)
+    store = await Archive.open(db)
     bot = Bot(
         token,
         base_url=f"{api_url}/bot",
         request=HTTPXRequest(connection_pool_size=limits.in_flight + 4),
     )
-    engine = DeliveryEngine(store, bot, Delivery(), limits=limits)
+    engine = DeliveryEngine(store, PtbTransport(bot), Delivery(), limits=limits)
     async with bot:
         await engine.start()
         await _wait_for_lease(engine)
@@ -232,7 +233,7 @@ class Run:
 
 async def prepare(db: Path, content: Path, subscribers: int) -> None:
     """A fresh database: the archive indexed and ``subscribers`` active private chats."""
-    store = await Store.open(db)
+    store = await Archive.open(db)
     try:
         await store.sync(content)
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -405,8 +406,8 @@ def render(report: Report) -> str:
             "",
             f"Scale K = {k:g}: the engine keeps {RATE:g} x K = {RATE * k:g} messages/s overall "
             f"(burst {first['burst']:g}, {first['in_flight']} in flight, as "
-            f"`Limits.from_config` sets them for the default 25/s) and {k:g}/s per private "
-            f"chat; the fake server (tests/fakebot, in the bench process) allows {FAKE_RATE:g} x K = "
+            f"`limits_for` sets them for the default 25/s) and {k:g}/s per private "
+            f"chat; the fake server (fakebot/, in the bench process) allows {FAKE_RATE:g} x K = "
             f"{FAKE_RATE * k:g}/s overall and {k:g}/s per private chat, and answers 429 beyond. "
             f"The engine runs in a process of its own. Subscribers are private chats; the issue "
             f"(the newest of a synthetic archive) is one message per chat.",

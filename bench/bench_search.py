@@ -3,7 +3,7 @@
 Usage: ``python -m bench.bench_search [--years 20] [--big] [--out FILE]``
 
 Generates the archive in a temporary directory, builds and re-syncs the index, times
-``Store.search`` per query class next to ``LIKE`` over ``items.plain`` and ``grep -r``, and
+``Archive.search`` per query class next to ``LIKE`` over ``items.plain`` and ``grep -r``, and
 prints a Markdown report with PASS/FAIL against the targets.
 """
 
@@ -27,7 +27,7 @@ import aiosqlite
 from bench.common import peak_rss_kb, percentile
 from bench.gen_archive import generate
 from bot.core.search import parse_query
-from bot.db.store import Store
+from bot.db.archive import Archive
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 3
@@ -121,7 +121,7 @@ async def checkpointed_size(db_path: Path) -> tuple[int, int]:
     return db_path.stat().st_size, wal.stat().st_size if wal.exists() else 0
 
 
-async def timed_sync(store: Store, content: Path) -> tuple[float, int]:
+async def timed_sync(store: Archive, content: Path) -> tuple[float, int]:
     """Milliseconds for one sync, and how many issues it added, updated or removed."""
     started = time.perf_counter()
     report = await store.sync(content)
@@ -136,7 +136,7 @@ def full_build(content: Path, db_path: Path, build: Build) -> None:
     build.issues, build.problems = int(out["issues"]), int(out["problems"])
 
 
-async def resyncs(content: Path, store: Store, build: Build, changes: int) -> None:
+async def resyncs(content: Path, store: Archive, build: Build, changes: int) -> None:
     """Syncs with nothing changed, then each after appending an item to one month file."""
     for _ in range(changes):
         ms, touched = await timed_sync(store, content)
@@ -154,7 +154,7 @@ async def measure_build(content: Path, db_path: Path, changes: int = 5) -> Build
     build = Build()
     full_build(content, db_path, build)
     started = time.perf_counter()
-    store = await Store.open(db_path)
+    store = await Archive.open(db_path)
     build.open_ms = (time.perf_counter() - started) * 1000
     try:
         await resyncs(content, store, build, changes)
@@ -197,7 +197,7 @@ async def timed_runs(action: Callable[[], Awaitable[object]], runs: int) -> list
 
 
 async def time_query(
-    store: Store, conn: aiosqlite.Connection, query: str, runs: int, like_runs: int
+    store: Archive, conn: aiosqlite.Connection, query: str, runs: int, like_runs: int
 ) -> QueryTiming:
     store_total = (await store.search(query, offset=0, limit=10)).total
     like_total = await like_search(conn, query)
@@ -221,7 +221,7 @@ def grep_ms(content: Path, query: str, mode: str) -> float:
 async def measure_search(
     content: Path, db_path: Path, runs: int, like_runs: int
 ) -> list[ClassTiming]:
-    store = await Store.open(db_path)
+    store = await Archive.open(db_path)
     try:
         async with aiosqlite.connect(db_path) as conn:
             out = []
@@ -239,7 +239,7 @@ async def measure_search(
 
 async def probe_search(db_path: Path, runs: int) -> dict[str, float]:
     """The search process alone: open the store and run every query."""
-    store = await Store.open(db_path)
+    store = await Archive.open(db_path)
     try:
         for query in ALL_QUERIES:
             for offset in (0, 10, 20):
@@ -254,7 +254,7 @@ async def probe_search(db_path: Path, runs: int) -> dict[str, float]:
 async def probe_sync(db_path: Path, content: Path) -> dict[str, float]:
     """A full build in a fresh process: its time and peak RSS."""
     started = time.perf_counter()
-    store = await Store.open(db_path)
+    store = await Archive.open(db_path)
     try:
         report = await store.sync(content)
     finally:

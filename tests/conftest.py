@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.store import Store
+from bot.db.archive import Archive
 from fakebot import FakeBotAPI, fake_bot_api
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,8 +44,8 @@ def write(content: Path) -> Callable[[str, str], Path]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "db" / "test.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Archive]:
+    s = await Archive.open(tmp_path / "db" / "test.sqlite3")
     yield s
     await s.close()
 

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.db import chats
-from bot.db.store import Store
+from bot.db.archive import Archive
 
 from .test_run import TOKEN, api, start, stop, wait_for, write_config  # noqa: F401 - fixture
 
@@ -19,10 +19,10 @@ ADMIN = 9001
 
 
 async def seed(config_db: Path, content: Path) -> None:
-    store = await Store.open(config_db)
+    store = await Archive.open(config_db)
     await store.sync(content)
     for cid in CHATS:
-        await chats.subscribe(store, chats.ChatInfo(cid, "private", f"user {cid}"))
+        await chats.subscribe(store.db, chats.ChatInfo(cid, "private", f"user {cid}"))
     await store.close()
 
 

@@ -18,11 +18,14 @@ import pytest
 from telegram import Bot
 
 from bot.config import Delivery
+from bot.core.pacing import Lanes, Limits, Pending
 from bot.core.render import issue_messages
 from bot.db import chats
+from bot.db.archive import Archive
 from bot.db.chats import ChatInfo, Status
-from bot.db.store import Store
-from bot.delivery.engine import BroadcastReport, DeliveryEngine, DeliveryError, Limits, _Lanes, _Row
+from bot.delivery import audience
+from bot.delivery.engine import BroadcastReport, DeliveryEngine, DeliveryError
+from bot.telegram.transport import PtbTransport
 from fakebot import FakeBotAPI, fake_bot_api
 
 from .conftest import REPO
@@ -66,7 +69,7 @@ def _archive() -> str:
 
 
 @pytest.fixture
-async def archive(store: Store, content: Path) -> Store:
+async def archive(store: Archive, content: Path) -> Archive:
     (content / "2025").mkdir()
     (content / "2025" / "newsflash-202502.md").write_text(_archive(), encoding="utf-8")
     report = await store.sync(content)
@@ -91,20 +94,20 @@ class Reports(list[BroadcastReport]):
         self.append(report)
 
 
-def engine(store: Store, bot: Bot, limits: Limits = FAST, **kw: Any) -> DeliveryEngine:
+def engine(store: Archive, bot: Bot, limits: Limits = FAST, **kw: Any) -> DeliveryEngine:
     kw.setdefault("poll_seconds", 0.1)
-    return DeliveryEngine(store, bot, CONFIG, limits=limits, **kw)
+    return DeliveryEngine(store, PtbTransport(bot), CONFIG, limits=limits, **kw)
 
 
-async def seed(store: Store, chat_ids: Sequence[tuple[int, str]]) -> None:
-    async with store.transaction() as db:
+async def seed(store: Archive, chat_ids: Sequence[tuple[int, str]]) -> None:
+    async with store.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (id, type, status, last_slot) VALUES (?, ?, 'active', ?)",
             [(cid, kind, "2025-02-14T01:00:00Z") for cid, kind in chat_ids],
         )
 
 
-async def parts(store: Store, date: dt.date) -> list[str]:
+async def parts(store: Archive, date: dt.date) -> list[str]:
     issue = await store.issue(date)
     assert issue is not None
     return issue_messages(issue)
@@ -118,9 +121,8 @@ def calls_to(fake: FakeBotAPI, chat_id: int) -> list[Any]:
     return [c for c in fake.calls("sendMessage") if int(c.params["chat_id"]) == chat_id]
 
 
-async def column(store: Store, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    async with store.db.execute(sql, tuple(params)) as cur:
-        return [r[0] if len(r) == 1 else tuple(r) for r in await cur.fetchall()]
+async def column(store: Archive, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    return [r[0] if len(r) == 1 else tuple(r) for r in await store.db.rows(sql, params)]
 
 
 async def finish(
@@ -135,7 +137,7 @@ async def finish(
 
 
 async def test_broadcast_to_1000_chats_with_faults(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     store = archive
     private = [(i, "private") for i in range(1, 901)]
@@ -185,9 +187,9 @@ async def test_broadcast_to_1000_chats_with_faults(
     for cid in gone:  # refused once, never tried again
         refused = [c for c in calls_to(fake, cid) if c.status in (400, 403)]
         assert len(refused) == 1 and calls_to(fake, cid)[-1] is refused[0]
-        chat = await chats.get(store, cid)
+        chat = await chats.get(store.db, cid)
         assert chat is not None and chat.status is Status.BLOCKED
-    migrated = await chats.get(store, old_group)
+    migrated = await chats.get(store.db, old_group)
     assert migrated is not None and migrated.migrated_to == new_group
     served = len(everyone) - len(gone)
     assert [(r.sent, r.failed, r.pending) for r in done] == [(served, 0, 0)] * 2
@@ -203,7 +205,7 @@ async def test_broadcast_to_1000_chats_with_faults(
 # -- idempotence, crash, restart ----------------------------------------------------------
 
 
-async def test_enqueue_twice_never_doubles(archive: Store, bot: Bot) -> None:
+async def test_enqueue_twice_never_doubles(archive: Archive, bot: Bot) -> None:
     await seed(archive, [(i, "private") for i in range(1, 21)])
     eng = engine(archive, bot)
     first = await eng.broadcast_now(D14)
@@ -217,13 +219,13 @@ async def test_enqueue_twice_never_doubles(archive: Store, bot: Bot) -> None:
 
 
 async def test_resume_after_crash_sends_only_the_rest(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(i, "private") for i in range(1, 21)])
     eng = engine(archive, bot)
     plan = await eng.broadcast_now(D13)
     # The crash: parts 0 of chats 1-10 and parts 1 of chats 1-5 were confirmed.
-    async with archive.transaction() as db:
+    async with archive.db.transaction() as db:
         await db.execute(
             "UPDATE outbox SET status = 'sent', message_id = 1 WHERE (chat_id <= 10 AND part = 0)"
             " OR (chat_id <= 5 AND part = 1)"
@@ -239,7 +241,7 @@ async def test_resume_after_crash_sends_only_the_rest(
 
 
 async def test_stop_mid_broadcast_leaves_the_outbox_intact(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(i, "private") for i in range(1, 61)])
     slow = Limits(per_second=40, burst=1, private_per_second=SCALE, in_flight=4)
@@ -264,14 +266,16 @@ _RUNNER = """
 import asyncio, sys
 from telegram import Bot
 from bot.config import Delivery
-from bot.delivery.engine import DeliveryEngine, Limits
-from bot.db.store import Store
+from bot.core.pacing import Limits
+from bot.delivery.engine import DeliveryEngine
+from bot.db.archive import Archive
+from bot.telegram.transport import PtbTransport
 
 async def main(path, base_url, token):
-    store = await Store.open(path)
+    store = await Archive.open(path)
     limits = Limits(per_second={rate}, burst=5, private_per_second={scale}, in_flight=8)
     async with Bot(token, base_url=base_url) as bot:
-        engine = DeliveryEngine(store, bot, Delivery(), limits=limits, poll_seconds=0.1)
+        engine = DeliveryEngine(store, PtbTransport(bot), Delivery(), limits=limits, poll_seconds=0.1)
         await engine.start()
         await asyncio.Event().wait()
 
@@ -287,11 +291,11 @@ def _runner(db: Path, fake: FakeBotAPI) -> subprocess.Popen[bytes]:
 
 
 async def test_kill_9_mid_broadcast_loses_nothing_and_resends_nothing_confirmed(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(i, "private") for i in range(1, 301)])
     plan = await engine(archive, bot).broadcast_now(D13)
-    first = _runner(archive.path, fake)
+    first = _runner(archive.db.path, fake)
     try:
         await fake.wait_sent_async(200, timeout=20)
     finally:
@@ -300,7 +304,7 @@ async def test_kill_9_mid_broadcast_loses_nothing_and_resends_nothing_confirmed(
     confirmed = await column(archive, "SELECT chat_id, part FROM outbox WHERE status = 'sent'")
     before = len(fake.sent)
     assert 200 <= before < 600
-    second = _runner(archive.path, fake)
+    second = _runner(archive.db.path, fake)
     try:
         deadline = time.monotonic() + 30
         while await column(archive, "SELECT count(*) FROM outbox WHERE status = 'pending'") != [0]:
@@ -326,7 +330,7 @@ async def test_kill_9_mid_broadcast_loses_nothing_and_resends_nothing_confirmed(
 
 
 async def test_a_part_failing_in_the_middle_resumes_in_order(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(7, "private")])
     one_by_one = Limits(private_per_second=4, private_burst=1, backoff=0.05)
@@ -344,7 +348,7 @@ async def test_a_part_failing_in_the_middle_resumes_in_order(
 
 
 async def test_retries_run_out_and_bad_requests_fail_at_once(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(1, "private"), (2, "private"), (3, "private")])
     fake.set_chat_fault(1, 500, "Internal Server Error")
@@ -366,12 +370,12 @@ async def test_retries_run_out_and_bad_requests_fail_at_once(
         "NetworkError: Internal Server Error",
     ]
     # Failing messages do not make the chat inactive.
-    assert {(await chats.get(archive, c)).status for c in (1, 2)} == {Status.ACTIVE}  # type: ignore[union-attr]
+    assert {(await chats.get(archive.db, c)).status for c in (1, 2)} == {Status.ACTIVE}  # type: ignore[union-attr]
     assert reports == [report]
 
 
 async def test_retry_after_pauses_and_retries_the_same_message(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(1, "private"), (2, "private")])
     eng = engine(archive, bot)
@@ -392,7 +396,7 @@ async def test_retry_after_pauses_and_retries_the_same_message(
 # -- throughput ---------------------------------------------------------------------------
 
 
-async def test_throughput_approaches_the_cap_with_no_429(archive: Store, bot: Bot) -> None:
+async def test_throughput_approaches_the_cap_with_no_429(archive: Archive, bot: Bot) -> None:
     # A fake whose global limit is the only one that binds: 90/s, the engine set to it.
     with fake_bot_api(rate_scale=3.0) as fake:
         async with fake.bot() as fast_bot:
@@ -414,7 +418,7 @@ async def test_throughput_approaches_the_cap_with_no_429(archive: Store, bot: Bo
 # -- fairness (the lanes alone, on a simulated clock) ------------------------------------
 
 
-def _drain(lanes: _Lanes, now: float) -> list[tuple[int, float]]:
+def _drain(lanes: Lanes, now: float) -> list[tuple[int, float]]:
     """Dispatch until empty, each send ending at once: (chat, time) in send order."""
     sent: list[tuple[int, float]] = []
     while True:
@@ -432,10 +436,10 @@ def _drain(lanes: _Lanes, now: float) -> list[tuple[int, float]]:
 
 
 def test_lanes_send_a_burst_then_let_others_in() -> None:
-    lanes = _Lanes(Limits(private_per_second=1, private_burst=3, group_per_minute=20))
+    lanes = Lanes(Limits(private_per_second=1, private_burst=3, group_per_minute=20))
     chats_in_order = [1] * 6 + [2, 3, -4, -4, -4, -4]
     for row_id, chat in enumerate(chats_in_order, 1):
-        lanes.add(_Row(row_id, chat, 0, 0, 0.0, None), "private" if chat > 0 else "group", 0.0)
+        lanes.add(Pending(row_id, chat, 0, 0, 0.0, None), "private" if chat > 0 else "group", 0.0)
     sent = _drain(lanes, 0.0)
     assert [c for c, _ in sent] == [1, 1, 1, 2, 3, -4, -4, -4, 1, 1, 1, -4]
     # After its burst a private chat gets 1/s and a group 1 per 3 s.
@@ -451,22 +455,22 @@ def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
-async def queued(store: Store) -> list[tuple[int, str]]:
+async def queued(store: Archive) -> list[tuple[int, str]]:
     """(chat, issue) per queued issue, in queue order."""
     rows = await column(store, "SELECT chat_id, issue FROM outbox WHERE part = 0 ORDER BY id")
     return [tuple(r) for r in rows]
 
 
 async def test_tick_enqueues_each_chat_at_its_slot(
-    archive: Store, content: Path, fake: FakeBotAPI, bot: Bot
+    archive: Archive, content: Path, fake: FakeBotAPI, bot: Bot
 ) -> None:
     store = archive
     subscribed = utc("2025-02-14 01:00")  # 09:00 in Shanghai: after today's 08:30
-    await chats.subscribe(store, ChatInfo(1, "private"), now=subscribed)
-    await chats.subscribe(store, ChatInfo(2, "private"), now=subscribed)
-    await chats.set_delivery_time(store, ChatInfo(2, "private"), dt.time(12, 0))
+    await chats.subscribe(store.db, ChatInfo(1, "private"), now=subscribed)
+    await chats.subscribe(store.db, ChatInfo(2, "private"), now=subscribed)
+    await chats.set_delivery_time(store.db, ChatInfo(2, "private"), dt.time(12, 0))
     channel = ChatInfo(-1001, "channel", "News", "newsroom")
-    await chats.sync_config_channels(store, [channel], ["@newsroom"], now=subscribed)
+    await chats.sync_config_channels(store.db, [channel], ["@newsroom"], now=subscribed)
     eng = engine(store, bot)
 
     assert await eng.tick(utc("2025-02-14 02:00")) is None  # nobody is due yet
@@ -492,8 +496,8 @@ async def test_tick_enqueues_each_chat_at_its_slot(
     assert fake.sent == []  # enqueueing sends nothing by itself
 
 
-async def test_missed_runs_are_caught_up_once_with_the_backlog(archive: Store, bot: Bot) -> None:
-    async with archive.transaction() as db:
+async def test_missed_runs_are_caught_up_once_with_the_backlog(archive: Archive, bot: Bot) -> None:
+    async with archive.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (id, type, status, last_issue, last_slot) VALUES (?, 'private', 'active', ?, ?)",
             [
@@ -521,15 +525,15 @@ async def test_missed_runs_are_caught_up_once_with_the_backlog(archive: Store, b
 
 
 async def test_watches_deliver_matching_items_once_per_issue(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     store = archive
-    await chats.add_watch(store, ChatInfo(1, "private"), "小米")  # not subscribed
-    await chats.add_watch(store, ChatInfo(2, "private"), "小米")
-    await chats.add_watch(store, ChatInfo(2, "private"), "芯片 小米")  # overlaps: items once
-    await chats.add_watch(store, ChatInfo(3, "private"), "特斯拉")  # no match
-    await chats.add_watch(store, ChatInfo(4, "private"), "小米")
-    await chats.mark_inactive(store, 4, "blocked")  # unreachable: not served
+    await chats.add_watch(store.db, ChatInfo(1, "private"), "小米")  # not subscribed
+    await chats.add_watch(store.db, ChatInfo(2, "private"), "小米")
+    await chats.add_watch(store.db, ChatInfo(2, "private"), "芯片 小米")  # overlaps: items once
+    await chats.add_watch(store.db, ChatInfo(3, "private"), "特斯拉")  # no match
+    await chats.add_watch(store.db, ChatInfo(4, "private"), "小米")
+    await audience.unreachable(store.db, 4, "blocked")  # unreachable: not served
     eng = engine(store, bot)
     await eng.start()
     assert await eng.on_new_issues([D12]) == 2
@@ -547,7 +551,7 @@ async def test_watches_deliver_matching_items_once_per_issue(
 
 
 async def test_dry_run_counts_without_enqueueing_and_stats(
-    archive: Store, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
     await seed(archive, [(1, "private"), (2, "private"), (-5, "group")])
     eng = engine(archive, bot)
@@ -573,9 +577,9 @@ async def test_dry_run_counts_without_enqueueing_and_stats(
     assert "9 sent, 0 failed, 0 newly inactive" in stats.runs[0].summary()
 
 
-async def test_only_one_process_sends(archive: Store, fake: FakeBotAPI, bot: Bot) -> None:
+async def test_only_one_process_sends(archive: Archive, fake: FakeBotAPI, bot: Bot) -> None:
     await seed(archive, [(i, "private") for i in range(1, 11)])
-    other = await Store.open(archive.path)  # a CLI next to the running bot
+    other = await Archive.open(archive.db.path)  # a CLI next to the running bot
     try:
         bot_engine, cli_engine = engine(archive, bot), engine(other, bot)
         await bot_engine.start()

@@ -12,7 +12,7 @@ import pytest
 
 from bot.cli import main
 from bot.db import chats
-from bot.db.store import Store
+from bot.db.archive import Archive
 from fakebot import FakeBotAPI, fake_bot_api
 from fakebot.updates import my_chat_member_update
 
@@ -89,7 +89,7 @@ async def test_channel_needs_both_admins(bot: BotUnderTest) -> None:
     assert "科技频道" in listed.text and "✅" in listed.text
     (off,) = await bot.say(USER, "/channel @techchan off")
     assert "已退订" in off.text
-    record = await chats.get(bot.app.bot_data["svc"].store, CHANNEL)
+    record = await chats.get(bot.app.bot_data.services.db, CHANNEL)
     assert record is not None and not record.subscribed
 
 
@@ -117,7 +117,7 @@ async def test_broadcast_is_for_admins_and_reaches_subscribers(bot: BotUnderTest
 async def test_blocking_the_bot_makes_the_chat_inactive(bot: BotUnderTest) -> None:
     await bot.say(USER, "/start")
     await bot.feed(my_chat_member_update(USER, "private", "member", "kicked"))
-    record = await chats.get(bot.app.bot_data["svc"].store, USER)
+    record = await chats.get(bot.app.bot_data.services.db, USER)
     assert record is not None and record.status.value == "blocked"
 
 
@@ -137,10 +137,10 @@ def test_cli_broadcast_and_subscribers(
         )
 
         async def seed() -> None:
-            store = await Store.open(tmp_path / "db.sqlite3")
+            store = await Archive.open(tmp_path / "db.sqlite3")
             await store.sync(bundled)
             for cid in range(1, 21):
-                await chats.subscribe(store, chats.ChatInfo(cid, "private", f"u{cid}"))
+                await chats.subscribe(store.db, chats.ChatInfo(cid, "private", f"u{cid}"))
             await store.close()
 
         asyncio.run(seed())

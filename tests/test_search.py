@@ -11,7 +11,7 @@ import pytest
 from bot.core.content import read_archive
 from bot.core.markdown import visible_text
 from bot.core.search import QueryError, fold, matches, parse_query
-from bot.db.store import Store
+from bot.db.archive import Archive
 
 from .conftest import BUNDLED
 
@@ -69,14 +69,14 @@ def naive(items: list[tuple[dt.date, int, str]], query: str) -> list[tuple[dt.da
     return [(d, n) for d, n, plain in items if matches(plain, q.terms)]
 
 
-async def all_hits(store: Store, query: str) -> list[tuple[dt.date, int]]:
+async def all_hits(store: Archive, query: str) -> list[tuple[dt.date, int]]:
     page = await store.search(query, limit=10_000)
     assert page.total == len(page.hits)
     return [(h.date, h.number) for h in page.hits]
 
 
 @pytest.mark.parametrize("query", QUERIES)
-async def test_recall_equals_naive_scan_on_bundled_archive(store: Store, query: str) -> None:
+async def test_recall_equals_naive_scan_on_bundled_archive(store: Archive, query: str) -> None:
     await store.sync(BUNDLED)
     archive = read_archive(BUNDLED)
     items = [
@@ -145,7 +145,7 @@ t
     ],
 )
 async def test_recall_on_hostile_content_and_queries(
-    store: Store, content: Path, write: Callable[[str, str], Path], query: str
+    store: Archive, content: Path, write: Callable[[str, str], Path], query: str
 ) -> None:
     write("newsflash-202502.md", TRICKY)
     await store.sync(content)
@@ -156,7 +156,7 @@ async def test_recall_on_hostile_content_and_queries(
 
 
 async def test_link_urls_are_not_searched_but_labels_are(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     write("newsflash-202502.md", TRICKY)
     await store.sync(content)
@@ -195,7 +195,7 @@ async def test_link_urls_are_not_searched_but_labels_are(
         "2025-02-14",
     ],
 )
-async def test_hostile_queries_get_results_not_exceptions(store: Store, query: str) -> None:
+async def test_hostile_queries_get_results_not_exceptions(store: Archive, query: str) -> None:
     await store.sync(BUNDLED)
     try:
         page = await store.search(query)
@@ -223,7 +223,7 @@ def test_bad_queries_explain_themselves(query: str, message: str) -> None:
         parse_query(query)
 
 
-async def test_date_filters_and_paging(store: Store) -> None:
+async def test_date_filters_and_paging(store: Archive) -> None:
     await store.sync(BUNDLED)
     every = await all_hits(store, "DeepSeek")
     assert every == sorted(every, key=lambda h: (-h[0].toordinal(), h[1]))
@@ -241,7 +241,7 @@ async def test_date_filters_and_paging(store: Store) -> None:
     assert only_date.total == 10 and only_date.hits[0].number == 1
 
 
-async def test_hits_mark_every_occurrence(store: Store) -> None:
+async def test_hits_mark_every_occurrence(store: Archive) -> None:
     await store.sync(BUNDLED)
     page = await store.search("小米 万亿", limit=1)
     (hit,) = page.hits

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import store as store_module
+from bot.db import database
+from bot.db import sync as store_module
+from bot.db.archive import Archive
+from bot.db.database import StoreError
 from bot.db.schema import MIGRATIONS
-from bot.db.store import Store, StoreError
 
 from .conftest import BUNDLED
 
@@ -29,7 +31,7 @@ def month(days: dict[int, list[str]], m: int = 2) -> str:
     return "\n".join(parts)
 
 
-async def test_full_build_then_nothing_to_read(store: Store) -> None:
+async def test_full_build_then_nothing_to_read(store: Archive) -> None:
     first = await store.sync(BUNDLED)
     assert (first.issues, first.items, len(first.added), first.files_read) == (3, 31, 3, 1)
     again = await store.sync(BUNDLED)
@@ -37,7 +39,7 @@ async def test_full_build_then_nothing_to_read(store: Store) -> None:
 
 
 async def test_added_updated_removed(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     write("a/newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
     write("a/newsflash-202503.md", month({1: ["三月"]}, m=3))
@@ -57,7 +59,7 @@ async def test_added_updated_removed(
 
 
 async def test_touched_but_unchanged_file_is_hashed_not_reindexed(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     path = write("newsflash-202502.md", month({1: ["一"]}))
     await store.sync(content)
@@ -67,7 +69,7 @@ async def test_touched_but_unchanged_file_is_hashed_not_reindexed(
 
 
 async def test_invalid_utf8_keeps_the_last_good_version(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     path = write("newsflash-202502.md", month({1: ["好消息"]}))
     await store.sync(content)
@@ -80,7 +82,7 @@ async def test_invalid_utf8_keeps_the_last_good_version(
 
 
 async def test_emptied_file_keeps_the_last_good_version(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     path = write("newsflash-202502.md", month({1: ["好消息"]}))
     await store.sync(content)
@@ -90,7 +92,7 @@ async def test_emptied_file_keeps_the_last_good_version(
 
 
 async def test_issue_that_breaks_keeps_its_last_good_version(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     write("newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
     await store.sync(content)
@@ -103,7 +105,7 @@ async def test_issue_that_breaks_keeps_its_last_good_version(
 
 
 async def test_duplicate_winner_moves_when_the_winning_copy_goes(
-    store: Store, content: Path, write: Callable[[str, str], Path]
+    store: Archive, content: Path, write: Callable[[str, str], Path]
 ) -> None:
     write("newsflash-202502.md", month({1: ["原文"]}))
     write("newsflash-202503.md", month({1: ["三月"]}, m=3) + "\n## 2025.02.01\n\nt\n\n1. 副本\n")
@@ -118,21 +120,24 @@ async def test_duplicate_winner_moves_when_the_winning_copy_goes(
     assert issue is not None and issue.items[0].text == "副本"
 
 
-async def test_missing_content_dir_does_not_wipe_the_index(store: Store, tmp_path: Path) -> None:
+async def test_missing_content_dir_does_not_wipe_the_index(store: Archive, tmp_path: Path) -> None:
     await store.sync(BUNDLED)
     report = await store.sync(tmp_path / "nowhere")
     assert report.issues == 3 and any("does not exist" in p.message for p in report.problems)
 
 
 async def test_failed_sync_rolls_back_and_readers_see_the_old_index(
-    store: Store, content: Path, write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+    store: Archive,
+    content: Path,
+    write: Callable[[str, str], Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write("newsflash-202502.md", month({1: ["一"], 2: ["二"]}))
     await store.sync(content)
     write("newsflash-202502.md", month({1: ["一改"], 2: ["二改"], 3: ["三"]}))
     original = store_module._Sync._apply
 
-    async def write_then_fail(self: store_module._Sync, batch: store_module._Batch) -> None:
+    async def write_then_fail(self: store_module._Sync, batch: store_module._Writes) -> None:
         await original(self, batch)
         # Every write of the sync is done but not committed: readers see the old index.
         assert (await store.search("一改")).total == 0
@@ -151,7 +156,7 @@ async def test_failed_sync_rolls_back_and_readers_see_the_old_index(
 
 async def test_schema_version_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "x.sqlite3"
-    s = await Store.open(path)
+    s = await Archive.open(path)
     await s.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
@@ -160,13 +165,12 @@ async def test_schema_version_and_wal(tmp_path: Path) -> None:
 
 async def test_migration_upgrades_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "x.sqlite3"
-    s = await Store.open(path)
+    s = await Archive.open(path)
     await s.sync(BUNDLED)
     await s.close()
     extra = "CREATE TABLE later_feature (id INTEGER PRIMARY KEY);"
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, extra])
-    db = await store_module._connect(path)
-    assert await store_module.migrate(db, store_module.MIGRATIONS) == len(MIGRATIONS) + 1
+    db = await database.connect(path)
+    assert await database.apply_migrations(db, [*MIGRATIONS, extra]) == len(MIGRATIONS) + 1
     await db.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT count(*) FROM issues").fetchone()[0] == 3
@@ -178,8 +182,8 @@ async def test_newer_schema_or_garbage_file_is_a_clear_error(tmp_path: Path) -> 
     with sqlite3.connect(newer) as raw:
         raw.execute("PRAGMA user_version = 999")
     with pytest.raises(StoreError, match="newer than this release"):
-        await Store.open(newer)
+        await Archive.open(newer)
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"cannot open|not a database"):
-        await Store.open(garbage)
+        await Archive.open(garbage)
