@@ -176,8 +176,11 @@ def test_console_survives_hostile_lines(tmp_path: Path) -> None:
 class NoSend:
     """The sender is not started in these tests: nothing may be sent."""
 
-    async def send_html(self, chat_id: int, html: str, *, paid: bool = False) -> int:
+    async def send_html(self, chat_id: int, html: str, **kw: object) -> int:
         raise AssertionError("nothing is sent here")
+
+    async def edit_html(self, chat_id: int, message_id: int, html: str) -> None:
+        raise AssertionError("nothing is edited here")
 
     def redact(self, text: str) -> str:
         return text

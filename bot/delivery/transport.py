@@ -37,9 +37,24 @@ class SendError(Exception):
 
 
 class Transport(Protocol):
-    """Sends one HTML message; returns Telegram's message id or raises SendError."""
+    """Sends or edits one HTML message; raises SendError for what Telegram refused."""
 
-    async def send_html(self, chat_id: int, html: str, *, paid: bool = False) -> int: ...
+    async def send_html(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        paid: bool = False,
+        silent: bool = False,
+        thread_id: int | None = None,
+    ) -> int:
+        """Send; returns Telegram's message id. ``silent``: disable_notification;
+        ``thread_id``: the forum topic (message_thread_id)."""
+        ...
+
+    async def edit_html(self, chat_id: int, message_id: int, html: str) -> None:
+        """Replace the text of a message sent before (editMessageText)."""
+        ...
 
     def redact(self, text: str) -> str:
         """Text with every secret the transport knows (the token) removed."""

@@ -77,7 +77,15 @@ class PtbTransport:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send_html(self, chat_id: int, html: str, *, paid: bool = False) -> int:
+    async def send_html(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        paid: bool = False,
+        silent: bool = False,
+        thread_id: int | None = None,
+    ) -> int:
         try:
             message = await self.bot.send_message(
                 chat_id=chat_id,
@@ -85,10 +93,24 @@ class PtbTransport:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
                 allow_paid_broadcast=True if paid else None,
+                disable_notification=True if silent else None,
+                message_thread_id=thread_id,
             )
         except TelegramError as err:
             raise classify(err) from err
         return message.message_id
+
+    async def edit_html(self, chat_id: int, message_id: int, html: str) -> None:
+        try:
+            await self.bot.edit_message_text(
+                html,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramError as err:
+            raise classify(err) from err
 
     def redact(self, text: str) -> str:
         return redact(text.replace(self.bot.token, "<token>"))
