@@ -15,39 +15,43 @@ text "8:30", not 510).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import math
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from yaml.composer import ComposerError
-from yaml.constructor import ConstructorError
 
+from bot.configvalues import (
+    _MAX_ID,
+    ConfigError as ConfigError,
+    _bool,
+    _chat,
+    _check,
+    _choice,
+    _got,
+    _host,
+    _int,
+    _list,
+    _num,
+    _path,
+    _section,
+    _str,
+    _time,
+    _url,
+    _webhook_path,
+    _zone,
+)
 from bot.logs import redact, register_secret
+from bot.yamlsafe import _Loader, _yaml_problem
 
 DEFAULT_FILE = "config.yaml"
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 MAX_FILE_BYTES = 1024 * 1024
-MAX_DEPTH = 50
 _TOKEN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,100}$")
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}\.?$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
-)
-# A URL path for the webhook: PTB turns it into a route pattern, so no regex syntax.
-_URL_PATH = re.compile(r"^[A-Za-z0-9_.~:-]+(/[A-Za-z0-9_.~:-]+)*$")
-_MAX_ID = 2**53  # Telegram ids have at most 52 significant bits
-
-
-class ConfigError(ValueError):
-    """A config value that is wrong; the message starts with the key."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,32 @@ class Delivery:
     max_backlog: int = 3
     max_messages_per_second: float = 25.0
     paid_broadcast: bool = False
+    # (start, end) in delivery.timezone: deliveries due inside wait until it ends.
+    quiet_hours: tuple[dt.time, dt.time] | None = None
+    on_arrival: bool = False  # chats without their own /time get an issue once it settles
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """``content.source``: follow the brief in a git repository (see bot/source/)."""
+
+    url: str = field(default="", repr=False)  # may carry credentials: never printed
+    branch: str = "main"
+    path: str = "docs"  # the folder inside the repository with the month files
+    poll_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Ops:
+    """``ops``: the health and metrics endpoint, and alert thresholds."""
+
+    listen: str = "127.0.0.1:9464"  # host:port for /healthz /readyz /metrics; "" turns it off
+    stale_days: int = 3  # alert when a git source brought no new issue for this long
+    min_free_mb: int = 100  # alert when the database's disk has less free space
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,11 @@ class Config:
     telegram: Telegram = field(default_factory=Telegram)
     delivery: Delivery = field(default_factory=Delivery)
     log_level: str = "INFO"
-    source: Path | None = None
+    source: Path | None = None  # the config file this came from
+    log_format: str = "text"  # or "json": one JSON object per line on stderr
+    content_source: GitSource | None = None
+    settle_seconds: float = 1800.0  # an issue is ready once unchanged this long
+    ops: Ops = field(default_factory=Ops)
 
     def token(self) -> str:
         """The bot token (the environment wins over the file); ConfigError if unusable."""
@@ -114,7 +144,10 @@ class Config:
         the webhook secret_token, and user names and passwords in the configured URLs."""
         found = [os.environ.get(TOKEN_ENV, ""), self.telegram.token]
         found.append(self.telegram.webhook.secret_token)
-        for url in (self.telegram.api_base_url, self.telegram.webhook.url):
+        urls = [self.telegram.api_base_url, self.telegram.webhook.url]
+        if self.content_source:
+            urls.append(self.content_source.url)
+        for url in urls:
             try:
                 parts = urlsplit(url)
             except ValueError:
@@ -125,235 +158,8 @@ class Config:
         return tuple(s for s in dict.fromkeys(found) if s)
 
 
-# -- describing wrong values -------------------------------------------------------------
-
-
-def _secret(key: str) -> bool:
-    """Keys whose values are never echoed: the telegram section, and the whole document."""
-    return key in ("(top level)", "telegram") or key.startswith("telegram.")
-
-
-def _kind(value: Any) -> str:
-    """What a value is, without its contents."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)  # nan, inf, -inf
-    kinds: list[tuple[type | tuple[type, ...], str]] = [
-        (str, "a string (not shown)"),
-        (int, "a number (not shown)"),
-        (float, "a number (not shown)"),
-        (dict, "a mapping"),
-        (list, "a list"),
-        ((set, frozenset), "a set"),
-        (tuple, "a list"),
-        ((bytes, bytearray), "binary data"),
-        (dt.datetime, "a date and time"),
-        (dt.date, "a date"),
-    ]
-    for types, text in kinds:
-        if isinstance(value, types):
-            return text
-    return "a " + type(value).__name__
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a wrong scalar (containers are described, not shown)."""
-    if isinstance(value, str):
-        text = redact(value)  # before cutting: a cut token no longer looks like one
-        return repr(text if len(text) <= 60 else text[:57] + "...")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if abs(value) < 10**18 else "a number too large"
-    if isinstance(value, float):
-        return repr(value)
-    return _kind(value)
-
-
-def _got(key: str, value: Any) -> str:
-    return _kind(value) if _secret(key) else _show(value)
-
-
-def _name(name: Any) -> str:
-    """A key's name for a message (a key is named even in the telegram section)."""
-    if not isinstance(name, str | int | float | bool) and name is not None:
-        return _kind(name)
-    text = redact(str(name))  # before cutting: a cut token no longer looks like one
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return text if re.fullmatch(r"[\w.:<>\- ]+", text) else repr(text)
-
-
-# -- validation helpers: each takes the dotted key and the raw value --------------------
-
-
-def _int(key: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(
-            f"{key}: expected a whole number from {lo} to {hi}, got {_got(key, value)}"
-        )
-    return value
-
-
-def _num(key: str, value: Any, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigError(f"{key}: expected a number from {lo:g} to {hi:g}, got {_got(key, value)}")
-    return float(value)
-
-
-def _str(key: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected text, got {_got(key, value)}")
-    return value
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {_got(key, value)}")
-    return value
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {_got(key, value)}")
-    return value
-
-
-def _url(key: str, value: Any, example: str = "https://api.telegram.org") -> str:
-    text = _str(key, value).rstrip("/")
-    if not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", text):
-        raise ConfigError(
-            f"{key}: expected an http(s) URL such as {example}, got {_got(key, value)}"
-        )
-    return text
-
-
-def _host(key: str, value: Any) -> str:
-    text = _str(key, value)
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        if not _HOSTNAME.match(text) or re.fullmatch(r"[\d.]+", text):
-            raise ConfigError(
-                f"{key}: expected an IP address such as 127.0.0.1 (or 0.0.0.0 for every "
-                f"interface) or a host name, got {_got(key, value)}"
-            ) from None
-    return text
-
-
-def _webhook_path(key: str, value: Any) -> str:
-    text = _str(key, value).strip("/")
-    parts = text.split("/")
-    if text and (not _URL_PATH.match(text) or "." in parts or ".." in parts):
-        raise ConfigError(
-            f"{key}: expected a URL path such as 'telegram' (letters, digits, _ . ~ : - "
-            f"and /), got {_got(key, value)}"
-        )
-    return text
-
-
-def _path(key: str, value: Any, base: Path) -> Path:
-    text = _str(key, value)
-    if not text.strip():
-        raise ConfigError(f"{key}: expected a path, got {_show(value) if value else 'nothing'}")
-    try:
-        os.fsencode(text)
-        if "\x00" in text:
-            raise ValueError
-    except (UnicodeError, ValueError):
-        raise ConfigError(f"{key}: not a usable path: {_show(value)}") from None
-    return base / text
-
-
-def _short(path: Path) -> str:
-    text = str(path)
-    return text if len(text) <= 80 else text[:38] + "..." + text[-38:]
-
-
-def _check(key: str, path: Path, want_dir: bool) -> None:
-    """Refuse a path that exists but is the wrong kind of thing (a folder for a file,
-    /dev/null for a database). A missing path is fine: it is created when needed."""
-    try:
-        if not path.exists():
-            return
-        if want_dir and not path.is_dir():
-            raise ConfigError(f"{key}: {_short(path)} is not a folder")
-        if not want_dir and path.is_dir():
-            raise ConfigError(
-                f"{key}: {_short(path)} is a folder; give a database file name such as "
-                "data/briefbot.sqlite3"
-            )
-        if not want_dir and not path.is_file():
-            raise ConfigError(
-                f"{key}: {_short(path)} is not a regular file (a device or pipe?); give a database "
-                "file name such as data/briefbot.sqlite3"
-            )
-    except OSError as err:
-        raise ConfigError(f"{key}: cannot use {_short(path)}: {err.strerror or err}") from None
-
-
-def _time(key: str, value: Any) -> dt.time:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # YAML reads 830 as a number; YAML 1.1 (PyYAML's yaml.safe_load) even reads 8:30 as
-        # the base-60 number 510. Guessing would be wrong one way or the other.
-        raise ConfigError(f'{key}: write times as quoted "HH:MM" strings, e.g. "08:30"')
-    m = _TIME.match(value.strip()) if isinstance(value, str) else None
-    if not m:
-        raise ConfigError(
-            f"{key}: expected a time HH:MM such as '08:30' (quoted), got {_got(key, value)}"
-        )
-    return dt.time(int(m[1]), int(m[2]))
-
-
-def _zone(key: str, value: Any) -> str:
-    text = _str(key, value)
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ConfigError(
-            f"{key}: unknown time zone {_got(key, value)}; use a name such as 'Asia/Shanghai'"
-        ) from None
-    return text
-
-
-def _chat(key: str, value: Any) -> str | int:
-    if isinstance(value, str) and re.match(r"^@[A-Za-z][A-Za-z0-9_]{3,31}$", value):
-        return value
-    chat: Any = value
-    if isinstance(value, str) and re.match(r"^-?\d{1,20}$", value):
-        chat = int(value)
-    if isinstance(chat, int) and not isinstance(chat, bool) and 0 < abs(chat) <= _MAX_ID:
-        return chat
-    raise ConfigError(
-        f"{key}: expected '@channelname' or a numeric chat id, got {_got(key, value)}"
-    )
-
-
-def _list(key: str, value: Any, each: Callable[[str, Any], Any]) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        value = [value]
-    return tuple(each(f"{key}[{i}]", v) for i, v in enumerate(value))
-
-
-def _section(key: str, value: Any, known: set[str]) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: expected a mapping of keys, got {_got(key, value)}")
-    for name in value:
-        if name not in known:
-            raise ConfigError(
-                f"{key}.{_name(name)}: unknown key (known: {', '.join(sorted(known))})"
-            )
-    return value
-
-
 _SECTIONS = {
-    "content": {"dir", "reload_seconds"},
+    "content": {"dir", "reload_seconds", "source", "settle_seconds"},
     "storage": {"path"},
     "telegram": {
         "token",
@@ -371,8 +177,11 @@ _SECTIONS = {
         "max_backlog",
         "max_messages_per_second",
         "paid_broadcast",
+        "quiet_hours",
+        "on_arrival",
     },
-    "logging": {"level"},
+    "logging": {"level", "format"},
+    "ops": {"listen", "stale_days", "min_free_mb"},
 }
 
 
@@ -399,6 +208,59 @@ def parse_config(raw: Any, base: Path, source: Path | None = None) -> Config:
             ("DEBUG", "INFO", "WARNING", "ERROR"),
         ),
         source=source,
+        log_format=_choice("logging.format", s["logging"].get("format", "text"), ("text", "json")),
+        content_source=_git_source(content.get("source")),
+        settle_seconds=_num(
+            "content.settle_seconds", content.get("settle_seconds", 1800), 0, 7 * 86400
+        ),
+        ops=_ops(s["ops"]),
+    )
+
+
+def _git_source(raw: Any) -> GitSource | None:
+    if raw is None:
+        return None
+    src = _section("content.source", raw, {"git", "branch", "path", "poll_seconds"})
+    d = GitSource()
+    url = _str("content.source.git", src.get("git", ""))
+    if not url.strip():
+        raise ConfigError(
+            "content.source.git: give the repository, e.g. https://github.com/getiot/newsflash.git,"
+            " a file:// URL or a local path"
+        )
+    branch = _str("content.source.branch", src.get("branch", d.branch))
+    if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", branch) or ".." in branch:
+        raise ConfigError(
+            f"content.source.branch: not a branch name: {_got('content.source.branch', branch)}"
+        )
+    path = _str("content.source.path", src.get("path", d.path)).strip("/")
+    if ".." in path.split("/"):
+        raise ConfigError("content.source.path: must stay inside the repository (no '..')")
+    return GitSource(
+        url=url.strip(),
+        branch=branch,
+        path=path,
+        poll_seconds=_num(
+            "content.source.poll_seconds", src.get("poll_seconds", d.poll_seconds), 1, 86400
+        ),
+    )
+
+
+def _ops(ops: dict[str, Any]) -> Ops:
+    d = Ops()
+    listen = _str("ops.listen", ops.get("listen", d.listen)).strip()
+    if listen:
+        host, sep, port = listen.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(
+                f'ops.listen: expected host:port such as 127.0.0.1:9464, or "" to turn it off,'
+                f" got {_got('ops.listen', listen)}"
+            )
+        _host("ops.listen", host.strip("[]"))
+    return Ops(
+        listen=listen,
+        stale_days=_int("ops.stale_days", ops.get("stale_days", d.stale_days), 1, 365),
+        min_free_mb=_int("ops.min_free_mb", ops.get("min_free_mb", d.min_free_mb), 0, 10**7),
     )
 
 
@@ -454,83 +316,25 @@ def _delivery(dl: dict[str, Any]) -> Delivery:
         max_backlog=_int("delivery.max_backlog", dl.get("max_backlog", 3), 1, 100),
         max_messages_per_second=rate,
         paid_broadcast=paid,
+        quiet_hours=_quiet_hours(dl.get("quiet_hours")),
+        on_arrival=_bool("delivery.on_arrival", dl.get("on_arrival", False)),
     )
 
 
+def _quiet_hours(raw: Any) -> tuple[dt.time, dt.time] | None:
+    if raw is None or raw == []:
+        return None
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise ConfigError(
+            f'delivery.quiet_hours: expected ["23:00", "07:00"] (start, end), got {_got("delivery.quiet_hours", raw)}'
+        )
+    start, end = (_time(f"delivery.quiet_hours[{i}]", v) for i, v in enumerate(raw))
+    if start == end:
+        raise ConfigError("delivery.quiet_hours: start and end are the same time")
+    return start, end
+
+
 # -- reading the file ---------------------------------------------------------------------
-
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader for configs: no aliases, bounded depth, unique keys, no base-60."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-        mark: Any = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            raise ComposerError(
-                None, None, "aliases (*name) are not allowed; write the value out", mark
-            )
-        if self._depth >= MAX_DEPTH:
-            raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        if tag in (_INT_TAG, _FLOAT_TAG) and ":" in value:
-            return _STR_TAG  # YAML 1.1 base-60 (8:30 = 510); YAML 1.2 and people read text
-        return tag
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-                ident = (key_node.tag, key_node.value)
-                if ident in seen:
-                    raise ConstructorError(
-                        None, None, f"duplicate key '{_name(key_node.value)}'", key_node.start_mark
-                    )
-                seen.add(ident)
-        return super().construct_mapping(node, deep)
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        try:
-            value: int = super().construct_yaml_int(node)
-        except ValueError:  # more than sys.get_int_max_str_digits() digits
-            raise ConstructorError(None, None, "number too long", node.start_mark) from None
-        return value
-
-
-_Loader.add_constructor(_INT_TAG, _Loader.construct_yaml_int)
-
-
-def _yaml_problem(err: yaml.YAMLError, text: str) -> tuple[int | None, str]:
-    """(line, one-line description) of a YAML error, without echoing the document."""
-    if isinstance(err, yaml.reader.ReaderError):
-        line = text.count("\n", 0, err.position) + 1
-        return line, f"unacceptable character #x{err.character:04x}"
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    context = getattr(err, "context", None)
-    if context and not problem.startswith("but "):
-        context = None
-    message = f"{context}, {problem}" if context else problem
-    message = " ".join(message.split())
-    if len(message) > 200:
-        message = message[:197] + "..."
-    return (mark.line + 1 if mark else None), message
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
