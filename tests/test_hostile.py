@@ -326,3 +326,64 @@ async def test_network_errors_are_deduplicated_warnings_and_bugs_are_rate_limite
             await b.say(chat, "/latest")
     (report,) = open_api.messages_to(42)  # one report a minute, not three
     assert "a real bug" in report.text
+
+
+# -- 9. the webhook checks the secret before reading a body -------------------------------
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _post_big(url: str, size: int, secret: str | None) -> int:
+    """POST ``size`` bytes; the server may answer and close before reading them all."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    headers = {"Content-Type": "application/json", "Content-Length": str(size)}
+    if secret:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    try:
+        conn.putrequest("POST", parts.path)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        chunk = b" " * 65536
+        try:
+            for _ in range(size // len(chunk)):
+                conn.send(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused unread: what we want
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_webhook_refuses_big_unauthenticated_bodies_unread(tmp_path: Path, bundled: Path) -> None:
+    from .test_run import free_port, start, stop, wait_for
+
+    with fake_bot_api(token=TOKEN, rate_limits=False) as api:
+        port = free_port()
+        extra = (
+            "  mode: webhook\n  webhook:\n"
+            f"    port: {port}\n    url: https://bot.example.com\n    secret_token: s3cret-Token_1\n"
+        )
+        proc = start(write_config(tmp_path, bundled, api.url, extra))
+        url = f"http://127.0.0.1:{port}/telegram"
+        try:
+            wait_for(lambda: bool(api.webhook.get("url")))
+            time.sleep(0.5)
+            before = _rss_kb(proc.pid)
+            for _ in range(4):
+                assert _post_big(url, 50 * 1024 * 1024, None) == 403
+            assert _post_big(url, 3 * 1024 * 1024, "s3cret-Token_1") == 413
+            grown_mb = (_rss_kb(proc.pid) - before) / 1024
+        finally:
+            code, output = stop(proc)
+    assert code == 0, output[-2000:]
+    assert grown_mb < 20, f"RSS grew {grown_mb:.0f} MB"

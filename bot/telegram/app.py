@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -214,14 +215,8 @@ def run(config: Config, token: str) -> None:
     """Run until SIGINT/SIGTERM: polling by default, or PTB's webhook server."""
     app = build_application(config, token)
     if config.telegram.mode == "webhook":
-        wh = config.telegram.webhook
-        app.run_webhook(
-            listen=wh.listen,
-            port=wh.port,
-            url_path=wh.path,
-            webhook_url=f"{wh.url.rstrip('/')}/{wh.path}",
-            secret_token=wh.secret_token,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        from bot.telegram.webhook import serve
+
+        asyncio.run(serve(app, config.telegram.webhook))
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)
