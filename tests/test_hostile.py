@@ -387,3 +387,68 @@ def test_webhook_refuses_big_unauthenticated_bodies_unread(tmp_path: Path, bundl
             code, output = stop(proc)
     assert code == 0, output[-2000:]
     assert grown_mb < 20, f"RSS grew {grown_mb:.0f} MB"
+
+
+# -- 10. another application's database, damaged pages, index --rebuild ------------------
+
+
+def _config(tmp_path: Path, content: Path, db: Path) -> Path:
+    path = tmp_path / "db.yaml"
+    path.write_text(f"content:\n  dir: {content}\nstorage:\n  path: {db}\n", encoding="utf-8")
+    return path
+
+
+def test_another_applications_database_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance REAL)")
+    assert main(["index", "--config", str(_config(tmp_path, BUNDLED, other))]) == 1
+    err = capsys.readouterr().err
+    assert "another application's SQLite database" in err and "Traceback" not in err
+    with sqlite3.connect(other) as raw:
+        tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert tables == ["accounts"]
+
+
+def _damage_items(db: Path) -> None:
+    """Overwrite the first pages of the items table's b-tree with garbage."""
+    import sqlite3
+
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+        root = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'items'").fetchone()[0]
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+
+
+def test_damaged_pages_get_one_line_and_index_rebuild_repairs_keeping_subscribers(
+    tmp_path: Path, bundled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    db = tmp_path / "d.sqlite3"
+    config = str(_config(tmp_path, bundled, db))
+
+    async def seed() -> None:
+        async with await Archive.open(db) as archive:
+            await archive.sync(bundled)
+            for cid in (1, 2, 3):
+                await chats.subscribe(archive.db, ChatInfo(cid, "private"))
+
+    asyncio.run(seed())
+    _damage_items(db)
+    assert main(["show", "2025-02-14", "--config", config]) == 1
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "briefbot index --rebuild" in err and "Traceback" not in err
+    assert main(["index", "--rebuild", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt: 3 issues" in out and "chats 3" in out
+    assert main(["show", "2025-02-14", "--config", config]) == 0
+    assert "2025" in capsys.readouterr().out
+    assert (tmp_path / "d.sqlite3.damaged").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,14 @@ FIRST_ID = -(2**63)
 
 class StoreError(BriefbotError):
     """The database cannot be used (unreadable file, newer schema than this release)."""
+
+
+def damaged(path: Path, err: BaseException) -> str:
+    """The one line for a database SQLite cannot read, and how to recover."""
+    return (
+        f"the database {path} is damaged or not SQLite ({err}); run `briefbot index --rebuild`"
+        " to rebuild it from the archive, keeping subscriptions and the outbox it can read"
+    )
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
@@ -50,6 +59,16 @@ async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[str] =
     async with db.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     version = int(row[0]) if row else 0
+    if version == 0:
+        async with db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = await cur.fetchone()
+        if tables and tables[0]:
+            # Another application's database: adding our tables to it would be worse than
+            # refusing.
+            raise StoreError(
+                "it is another application's SQLite database (it has tables but no briefbot"
+                " schema); point storage.path at a new file"
+            )
     if version > len(migrations):
         raise StoreError(
             f"the database has schema version {version}, newer than this release knows "
@@ -87,6 +106,12 @@ class Database:
         conn = await connect(Path(path))
         try:
             await apply_migrations(conn, MIGRATIONS if migrations is None else migrations)
+        except StoreError as err:
+            await conn.close()
+            raise StoreError(f"cannot use the database {path}: {err}") from None
+        except sqlite3.DatabaseError as err:
+            await conn.close()
+            raise StoreError(damaged(Path(path), err)) from None
         except BaseException:
             await conn.close()
             raise
