@@ -332,6 +332,11 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
 async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
     from bot.db import chats
 
+    if getattr(args, "action", None):
+        from bot.subscribers import cmd_export, cmd_import
+
+        run = cmd_import if args.action == "import" else cmd_export
+        return await run(args, config)
     db = await Database.open(config.storage_path)
     try:
         records = await chats.list_chats(db)
@@ -443,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_subscribers)
+    from bot.subscribers import add_parsers as add_subscriber_parsers
+
+    add_subscriber_parsers(p, common)
 
     p = sub.add_parser(
         "run",
