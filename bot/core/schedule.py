@@ -37,10 +37,6 @@ def slot_key(slot: dt.datetime) -> str:
     return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_slot_key(key: str) -> dt.datetime:
-    return dt.datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
 def _check_aware(now: dt.datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
@@ -69,36 +65,9 @@ def latest_slot(now: dt.datetime, times: Sequence[dt.time], tz: ZoneInfo) -> dt.
     return max(candidates)
 
 
-def next_slot(now: dt.datetime, times: Sequence[dt.time], tz: ZoneInfo) -> dt.datetime:
-    """The first slot strictly after ``now`` (UTC), e.g. to tell a chat when it is next."""
-    _check_aware(now)
-    if not times:
-        raise ValueError("at least one delivery time is needed")
-    today = now.astimezone(tz).date()
-    return min(
-        slot
-        for ahead in range(3)
-        for slot in _slots_on(today + dt.timedelta(days=ahead), times, tz)
-        if slot > now
-    )
-
-
 def chat_times(default: Sequence[dt.time], own: dt.time | None) -> tuple[dt.time, ...]:
     """A chat's own delivery time replaces the configured ones."""
     return (own,) if own is not None else tuple(default)
-
-
-def due_slot(
-    now: dt.datetime,
-    times: Sequence[dt.time],
-    tz: ZoneInfo,
-    own_time: dt.time | None = None,
-    last_slot: dt.datetime | None = None,
-) -> dt.datetime | None:
-    """The slot a chat is due for now, or None: the latest slot at or before ``now`` if it
-    comes after ``last_slot`` (the last one handled for this chat; None: never handled)."""
-    slot = latest_slot(now, chat_times(times, own_time), tz)
-    return slot if last_slot is None or slot > last_slot else None
 
 
 def issues_to_send(
