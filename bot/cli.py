@@ -26,7 +26,7 @@ from bot.db.archive import Archive
 from bot.db.database import Database
 from bot.db.sync import SyncReport
 from bot.errors import BriefbotError
-from bot.logs import install_excepthook, redact
+from bot.logs import error_line, install_excepthook, json_line, redact, setup_logging
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -55,6 +55,15 @@ def _issue_json(issue: Issue) -> dict[str, Any]:
         "title": issue.title,
         "items": [{"number": i.number, "text": i.text, "urls": list(i.urls)} for i in issue.items],
     }
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """A line for the person at the terminal on stderr (a JSON INFO line with --log-format
+    json: then every line on stderr is JSON)."""
+    if getattr(args, "log_format", None) == "json":
+        print(json_line("INFO", "briefbot", redact(text)), file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
 
 
 def _problem_lines(problems: Sequence[Problem]) -> str:
@@ -112,10 +121,10 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
         for p in problems:
             print(p)
         warnings = len(problems) - len(errors)
-        print(
+        _note(
+            args,
             f"{root}: {len(archive.issues)} issues, {archive.item_count} items, "
             f"{len(errors)} errors, {warnings} warnings",
-            file=sys.stderr,
         )
     return EXIT_FAIL if errors else EXIT_OK
 
@@ -234,12 +243,11 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The real bot. Synchronous: python-telegram-bot owns the event loop."""
     from telegram.error import InvalidToken
 
-    from bot.logs import redact, setup_logging
     from bot.telegram.app import run
 
     token = config.token()
     secrets = [token, config.telegram.webhook.secret_token or ""]
-    setup_logging(args.log_level or config.log_level, secrets)
+    setup_logging(args.log_level or config.log_level, secrets, args.log_format)
     # PTB logs a rejected token with a traceback before raising it; the line below says it.
     logging.getLogger("telegram.ext").addFilter(_not_invalid_token)
     try:
@@ -314,12 +322,14 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
         ids = [b for b, _ in earlier] + ([plan.broadcast_id] if plan.broadcast_id else [])
         if args.dry_run or not ids:
             return EXIT_OK
+        json_logs = args.log_format == "json"  # no progress bar among JSON lines
         await engine.start()
         try:
-            reports = [await engine.wait(bid, _progress) for bid in ids]
+            reports = [await engine.wait(bid, None if json_logs else _progress) for bid in ids]
         finally:
             await engine.stop()
-        print(file=sys.stderr)
+        if not json_logs:
+            print(file=sys.stderr)
         for report in reports:
             if report:
                 print(report.summary())
@@ -349,8 +359,27 @@ async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
         when = r.delivery_time.strftime("%H:%M") if r.delivery_time else "default"
         last = r.last_issue.isoformat() if r.last_issue else "-"
         print(f"{r.id}\t{r.type}\t{r.status.value}\t{when}\t{last}\t{r.title}")
-    print(f"{len(records)} chats", file=sys.stderr)
+    _note(args, f"{len(records)} chats")
     return EXIT_OK
+
+
+async def cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    """A consistent copy of the database, safe while the bot runs (docs/operations-backup.md)."""
+    from bot.db.backup import BackupError, backup
+
+    try:
+        summary = await backup(config.storage_path, Path(args.file), force=args.force)
+    except BackupError as err:
+        raise CliError(str(err)) from None
+    print(summary.line())
+    return EXIT_OK
+
+
+async def cmd_doctor(args: argparse.Namespace) -> int:
+    """Loads the config itself: a config that does not load is its first FAIL line."""
+    from bot.doctor import run_checks
+
+    return await run_checks(args.config, sys.stdout)
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -376,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: briefbot show latest; briefbot search 小米 2025-02",
     )
     parser.add_argument("--version", action="version", version=f"briefbot {__version__}")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="stderr as text or one JSON object per line (default: logging.format)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -466,6 +500,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(sync_handler=cmd_run)
 
+    p = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the database consistently, even while the bot runs",
+        epilog="Example: briefbot backup /backups/briefbot-$(date +%%F).sqlite3",
+    )
+    p.add_argument("file", help="the backup file to write")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(handler=cmd_backup)
+
+    p = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check the config, token, content, database and disk; say what to fix",
+        epilog="Example: briefbot doctor --config config.yaml",
+    )
+    p.set_defaults(raw_handler=cmd_doctor)
+
     return parser
 
 
@@ -473,15 +525,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_excepthook()  # a traceback that still escapes is printed without secrets
     parser = build_parser()
     args = parser.parse_args(argv)
+    fmt = args.log_format or "text"
     try:
+        if getattr(args, "raw_handler", None):
+            raw: int = asyncio.run(args.raw_handler(args))
+            return raw
         config = load_config(args.config)
+        fmt = args.log_format = args.log_format or config.log_format
+        if fmt == "json" and not getattr(args, "sync_handler", None):
+            # Warnings of other commands as JSON lines too (`run` sets up its own logging).
+            setup_logging("WARNING", config.secrets(), fmt)
         if getattr(args, "sync_handler", None):
             code: int = args.sync_handler(args, config)
             return code
         handler: Handler = args.handler
         return asyncio.run(handler(args, config))
     except (ConfigError, BriefbotError) as err:
-        print(f"briefbot: {redact(str(err))}", file=sys.stderr)
+        print(error_line(str(err), fmt), file=sys.stderr)
         return getattr(err, "code", EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAIL)
     except KeyboardInterrupt:
         return 130

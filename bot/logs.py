@@ -20,10 +20,18 @@ The API, for anything that prints text that might hold a secret:
 ``install_excepthook()``
     Uncaught exceptions (main thread and other threads) print redacted tracebacks.
     ``setup_logging`` calls it.
+``setup_logging(level, secrets, fmt="json")`` / ``JsonFormatter``
+    ``logging.format: json`` (or ``briefbot --log-format json``): every line on stderr is
+    one JSON object: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, ``exc`` (the
+    traceback) and any ``extra=`` fields, every string in it redacted.
+``error_line(message, fmt)``
+    The CLI's one-line error (``briefbot: ...``) in that format.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
 import sys
@@ -91,16 +99,100 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        self.secrets = [s for s in secrets if s]
+        # In every printed form (URL-encoded, a token's secret half), as registered ones are.
+        forms = {form for s in secrets if s for form in _variants(s)}
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)
 
 
+# What every LogRecord has; anything else on a record came from ``extra=`` and is printed.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def _clean(value: object, secrets: Iterable[str]) -> object:
+    """A JSON-ready value with every string redacted (extra fields can be anything)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): _clean(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v, secrets) for v in value]
+    return redact(str(value), secrets)
+
+
+def json_line(
+    level: str, logger: str, msg: str, *, ts: float | None = None, **fields: object
+) -> str:
+    """One JSON log line (no newline), every string redacted."""
+    when = dt.datetime.fromtimestamp(ts, dt.UTC) if ts is not None else dt.datetime.now(dt.UTC)
+    data: dict[str, object] = {
+        "ts": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": level,
+        "logger": logger,
+        "msg": msg,
+        **fields,
+    }
+    return json.dumps(_clean(data, ()), ensure_ascii=False, default=str)
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per record: ts, level, logger, msg, exc (traceback), extra fields."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__("%(message)s", secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, object] = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+        }
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            fields["exc"] = record.exc_text
+        if record.stack_info:
+            fields["stack"] = self.formatStack(record.stack_info)
+        data = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **fields,
+        }
+        # Redacted field by field (a secret is never split by JSON escaping), then the
+        # whole line once more, as every other formatter does.
+        text = json.dumps(_clean(data, self.secrets), ensure_ascii=False, default=str)
+        return redact(text, self.secrets)
+
+
+def error_line(message: str, fmt: str = "text") -> str:
+    """The CLI's one-line error: ``briefbot: message``, or a JSON ERROR line."""
+    if fmt == "json":
+        return json_line("ERROR", "briefbot", redact(message))
+    return f"briefbot: {redact(message)}"
+
+
+_format = "text"  # of uncaught tracebacks: setup_logging sets it with the log lines'
+
+
 def _print_redacted(
-    exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
+    exc_type: type[BaseException],
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    where: str = "",
 ) -> None:
     text = "".join(traceback.format_exception(exc_type, exc, tb))
+    if _format == "json":
+        msg = f"uncaught {exc_type.__name__}{where}: {exc}"
+        sys.stderr.write(json_line("CRITICAL", "briefbot", redact(msg), exc=redact(text)) + "\n")
+        return
+    if where:
+        sys.stderr.write(f"Exception{where}:\n")
     sys.stderr.write(redact(text))
 
 
@@ -108,8 +200,7 @@ def _thread_hook(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:
         return
     name = args.thread.name if args.thread is not None else "?"
-    sys.stderr.write(f"Exception in thread {name}:\n")
-    _print_redacted(args.exc_type, args.exc_value, args.exc_traceback)
+    _print_redacted(args.exc_type, args.exc_value, args.exc_traceback, f" in thread {name}")
 
 
 def install_excepthook() -> None:
@@ -118,15 +209,20 @@ def install_excepthook() -> None:
     threading.excepthook = _thread_hook
 
 
-def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at ``level``, redacted; ``secrets`` are registered for good."""
+def setup_logging(level: str, secrets: Iterable[str] = (), fmt: str = "text") -> None:
+    """Log to stderr at ``level``, redacted, as text or JSON lines (``fmt``); ``secrets``
+    are registered for good."""
+    global _format
     secrets = list(secrets)
     for secret in secrets:
         register_secret(secret)
+    _format = fmt
     install_excepthook()
     handler = logging.StreamHandler()
     handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+        JsonFormatter(secrets)
+        if fmt == "json"
+        else RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
