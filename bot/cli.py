@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from bot.core.model import Issue, Problem, Severity
 from bot.core.render import issue_plain, search_page_plain
 from bot.core.search import QueryError
 from bot.db.archive import Archive
-from bot.db.database import Database
+from bot.db.database import Database, damaged
 from bot.db.sync import SyncReport
 from bot.errors import BriefbotError
 from bot.logs import error_line, install_excepthook, json_line, redact, setup_logging
@@ -130,6 +131,8 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_index(args: argparse.Namespace, config: Config) -> int:
+    if args.rebuild:
+        return await _rebuild(config)
     store, report = await _open_synced(config)
     await store.db.close()
     if args.json:
@@ -160,6 +163,21 @@ async def cmd_index(args: argparse.Namespace, config: Config) -> int:
         f"{config.storage_path}: {report.issues} issues, {report.items} items "
         f"({report.files_read} files read, {len(report.problems)} problems)"
     )
+    return EXIT_OK
+
+
+async def _rebuild(config: Config) -> int:
+    from bot.db.rebuild import rebuild
+
+    done = await rebuild(config.storage_path, config.content_dir)
+    for problem in done.report.problems:
+        print(problem)
+    kept = ", ".join(f"{table} {n}" for table, n in done.kept.items()) or "nothing"
+    print(f"{config.storage_path}: rebuilt: {done.report.issues} issues, {done.report.items} items; kept {kept}")
+    for table, why in done.lost.items():
+        print(f"{config.storage_path}: {table}: {why}", file=sys.stderr)
+    if done.old:
+        print(f"the previous file is {done.old}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -429,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: briefbot index",
     )
     p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build a new database from the archive, keeping the subscriptions and outbox"
+        " rows the old one can give (for a damaged file; stop the bot first)",
+    )
     p.set_defaults(handler=cmd_index)
 
     p = sub.add_parser(
@@ -526,6 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fmt = args.log_format or "text"
+    config: Config | None = None
     try:
         if getattr(args, "raw_handler", None):
             raw: int = asyncio.run(args.raw_handler(args))
@@ -540,6 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         handler: Handler = args.handler
         return asyncio.run(handler(args, config))
+    except sqlite3.DatabaseError as err:  # a damaged page met in the middle of a command
+        where = config.storage_path if config else Path("the database")
+        print(f"briefbot: {redact(damaged(where, err))}", file=sys.stderr)
+        return EXIT_FAIL
     except (ConfigError, BriefbotError) as err:
         print(error_line(str(err), fmt), file=sys.stderr)
         return getattr(err, "code", EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAIL)
