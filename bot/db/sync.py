@@ -2,6 +2,12 @@
 gram tables up to date with the Markdown files, incrementally (stat, then hash), in one
 transaction on a connection of its own. A file that cannot be read keeps its last good
 issues; a missing content folder never wipes the index.
+
+A full build streams: each file is parsed once and the issues of dates the index does not
+have yet are written at once, a chunk at a time, while the declarations (small) are kept
+for the duplicate-date rule. Once every file is read, a date whose winning copy is not the
+one written (a duplicate met later) is rewritten from its winner. Memory stays at a chunk of
+rows plus the declarations, whatever the archive's size.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ from bot.core.content import (
     parse_text,
     resolve,
 )
+from bot.core.grams import index_columns
 from bot.core.markdown import visible_text
 from bot.core.model import Issue, ParseResult, Problem, Severity
-from bot.core.search import index_columns
 from bot.db.archive import (
     POSITIONS,
     WRITE_CHUNK,
@@ -40,6 +46,13 @@ from bot.db.archive import (
     problem_from_dict,
 )
 from bot.db.database import connect, fetch
+
+STREAM_ITEMS = 4000  # items per batch of streamed inserts (bounds memory on a full build)
+# FTS5 buffers this much token data before writing a segment (default 1 MB): fewer, bigger
+# segments make a full build ~40% cheaper in CPU. Set for the sync's transaction only.
+FTS_HASH_BYTES = 64 * 1024 * 1024
+FTS_HASH_DEFAULT = 1024 * 1024
+_FTS_TABLES = ("items_uni", "items_bi")
 
 
 @dataclass
@@ -68,7 +81,9 @@ class _FileState:
     sha256: str = ""
     decls: list[Decl] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    parsed: ParseResult | None = None  # set when read in this sync
+    parsed: ParseResult | None = None  # when read in this sync (dropped once streamed)
+    read: bool = False  # read in this sync
+    broken: list[dt.date] = field(default_factory=list)  # headings whose issue is unreadable
     bad: bool = False  # unreadable now: its last good issues are kept
 
 
@@ -116,8 +131,9 @@ def _read_file(state: _FileState, path: Path) -> None:
         state.bad, state.problems = True, problems
         return
     result = parse_text(state.name, text)
-    state.parsed = result
+    state.parsed, state.read = result, True
     state.problems = result.problems
+    state.broken = sorted(result.broken_dates)
     state.decls = declarations(result, file_month(state.name, text))
 
 
@@ -126,22 +142,56 @@ class _Sync:
         self.db = db
         self.root = root
         self.report = SyncReport()
+        self.db_issues: dict[dt.date, tuple[str, int, str]] = {}
+        self.in_tx = False
+        # Dates written while streaming: date -> (file, line) of the copy written.
+        self.streamed: dict[dt.date, tuple[str, int]] = {}
+        self._claimed: set[dt.date] = set()
+        self._pending: list[tuple[Issue, str]] = []
+        self._pending_items = 0
 
     async def run(self) -> SyncReport:
         stored = await self._stored_files()
-        states, removed_files = await asyncio.to_thread(self._scan, stored)
-        db_issues = {
+        self.db_issues = {
             dt.date.fromisoformat(d): (f, ln, dg)
             for d, f, ln, dg in await self._all("SELECT date, file, line, digest FROM issues")
         }
-        winners = await self._resolve(states, db_issues)
-        await self._write(states, removed_files, winners, db_issues)
+        try:
+            states, removed_files = await self._scan(stored)
+            winners = await self._resolve(states, self.db_issues)
+            await self._write(states, removed_files, winners, self.db_issues)
+        except BaseException:
+            if self.in_tx:
+                await self.db.execute("ROLLBACK")
+            raise
         self.report.issues, self.report.items = await self._counts()
         self.report.problems.sort(key=lambda p: (p.file, p.line))
+        for dates in (self.report.added, self.report.updated, self.report.removed):
+            dates.sort()
         return self.report
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return await fetch(self.db, sql, params)
+
+    async def _begin(self) -> None:
+        """The sync's one transaction, begun at its first write (a sync with nothing to
+        change holds the write lock only to refresh ``files``)."""
+        if self.in_tx:
+            return
+        await self.db.execute("BEGIN IMMEDIATE")
+        self.in_tx = True
+        for table in _FTS_TABLES:
+            await self.db.execute(
+                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)", [FTS_HASH_BYTES]
+            )
+
+    async def _commit(self) -> None:
+        for table in _FTS_TABLES:  # back to the default for the next, small syncs
+            await self.db.execute(
+                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)", [FTS_HASH_DEFAULT]
+            )
+        await self.db.execute("COMMIT")
+        self.in_tx = False
 
     async def _counts(self) -> tuple[int, int]:
         rows = await self._all("SELECT (SELECT count(*) FROM issues), (SELECT count(*) FROM items)")
@@ -161,44 +211,78 @@ class _Sync:
             out[rel] = state
         return out
 
-    def _scan(self, stored: dict[str, _FileState]) -> tuple[dict[str, _FileState], list[str]]:
-        """Stat every file; read only those whose size or mtime changed (then by hash)."""
+    async def _scan(self, stored: dict[str, _FileState]) -> tuple[dict[str, _FileState], list[str]]:
+        """Stat every file; read only those whose size or mtime changed (then by hash),
+        each in a worker thread, streaming the issues of new dates as it goes."""
         states: dict[str, _FileState] = {}
         if not self.root.is_dir():
             self.report.problems.append(
                 Problem(str(self.root), 0, Severity.ERROR, "content directory does not exist")
             )
             return dict(stored), []  # keep everything: a missing mount must not wipe the index
-        for path in content_files(self.root):
-            rel = path.relative_to(self.root).as_posix()
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # removed since it was listed: the next sync sees it gone
-            except OSError as err:
-                st = None
-                error = f"cannot read the file: {err.strerror or err}"
-            if st is None:
-                state = _FileState(rel, str(self.root / rel), 0, 0)
-                _unreadable(state, error)
-                self._keep_old(state, stored.get(rel))
-                states[rel] = state
+        # A date the index has, or that a file not read now declares, goes the careful way
+        # (compare digests, resolve duplicates); only a date new to all of them streams.
+        self._claimed = set(self.db_issues) | {d.date for s in stored.values() for d in s.decls}
+        for path in await asyncio.to_thread(content_files, self.root):
+            state = await asyncio.to_thread(self._scan_one, path, stored)
+            if state is None:
                 continue
-            old = stored.get(rel)
-            if old and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                states[rel] = old
-                continue
-            state = _FileState(rel, str(self.root / rel), st.st_size, st.st_mtime_ns)
-            _read_file(state, path)
-            self.report.files_read += 1
-            if old and old.sha256 == state.sha256:
-                old.size, old.mtime_ns = state.size, state.mtime_ns
-                states[rel] = old
-                continue
-            if state.bad:
-                self._keep_old(state, old)
-            states[rel] = state
+            states[state.rel] = state
+            if state.parsed is not None and state.read:
+                await self._stream(state)
+        await self._flush()
         return states, [rel for rel in stored if rel not in states]
+
+    def _scan_one(self, path: Path, stored: dict[str, _FileState]) -> _FileState | None:
+        rel = path.relative_to(self.root).as_posix()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None  # removed since it was listed: the next sync sees it gone
+        except OSError as err:
+            state = _FileState(rel, str(self.root / rel), 0, 0)
+            _unreadable(state, f"cannot read the file: {err.strerror or err}")
+            self._keep_old(state, stored.get(rel))
+            return state
+        old = stored.get(rel)
+        if old and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return old
+        state = _FileState(rel, str(self.root / rel), st.st_size, st.st_mtime_ns)
+        _read_file(state, path)
+        self.report.files_read += 1
+        if old and old.sha256 == state.sha256:
+            old.size, old.mtime_ns = state.size, state.mtime_ns
+            return old
+        if state.bad:
+            self._keep_old(state, old)
+        return state
+
+    async def _stream(self, state: _FileState) -> None:
+        """Queue the issues of this freshly read file whose date nothing else has claimed;
+        keep the parsed file only if some issue must wait for the duplicate rule."""
+        assert state.parsed is not None
+        waiting = False
+        for issue in state.parsed.issues:
+            if issue.date in self._claimed:
+                waiting = True
+                continue
+            self._claimed.add(issue.date)
+            stored = Issue(issue.date, issue.title, issue.items, state.rel, issue.line)
+            self._pending.append((stored, issue_digest(stored)))
+            self._pending_items += min(len(issue.items), POSITIONS)
+            self.streamed[issue.date] = (state.name, issue.line)
+        if not waiting:
+            state.parsed = None  # streamed: the declarations are all the rest needs
+        if self._pending_items >= STREAM_ITEMS:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        await self._begin()
+        puts = sorted(self._pending, key=lambda p: p[0].date)
+        self._pending, self._pending_items = [], 0
+        await self._write_issues(puts)
 
     @staticmethod
     def _keep_old(state: _FileState, old: _FileState | None) -> None:
@@ -217,7 +301,8 @@ class _Sync:
     async def _resolve(
         self, states: dict[str, _FileState], db_issues: dict[dt.date, tuple[str, int, str]]
     ) -> dict[dt.date, Issue | None]:
-        """Winner per date: an Issue to write, or None to keep what the index has."""
+        """Winner per date: an Issue to write, or None to keep what the index has (or what
+        this sync already streamed)."""
         self._keep_broken(states, db_issues)
         by_name = {s.name: s for s in states.values()}
         winners, dup_problems = resolve(d for s in states.values() for d in s.decls)
@@ -227,15 +312,25 @@ class _Sync:
         out: dict[dt.date, Issue | None] = {}
         for date, decl in winners.items():
             state = by_name[decl.file]
+            streamed = self.streamed.get(date)
+            if streamed is not None:
+                if streamed == (decl.file, decl.line):
+                    self.report.added.append(date)
+                    out[date] = None  # written while streaming, and it is the winner
+                    continue
+                # A later duplicate won over the copy streamed: write the winner instead.
+                await self._begin()
+                await self._delete_issue(date)
+                del self.streamed[date]
             current = db_issues.get(date)
-            if state.parsed is None and current and current[0] == state.rel:
+            if not state.read and current and current[0] == state.rel:
                 out[date] = None  # unchanged file, same source: nothing to do
                 continue
             if state.parsed is None and not state.bad:
-                # The winner moved to a file we did not read (its rival went away): read it.
+                # Not held (never read, or streamed and dropped): read it again.
                 await asyncio.to_thread(_read_file, state, self.root / state.rel)
                 self.report.files_read += 1
-            out[date] = _find(state, date)
+            out[date] = _find(state, decl)
         return out
 
     def _keep_broken(
@@ -244,9 +339,9 @@ class _Sync:
         """An issue whose heading is still there but which cannot be read keeps its last
         good version instead of disappearing."""
         for state in states.values():
-            if state.parsed is None:
+            if not state.read:
                 continue
-            for date in sorted(state.parsed.broken_dates):
+            for date in state.broken:
                 current = db_issues.get(date)
                 if current and current[0] == state.rel:
                     state.decls.append(Decl(date, state.name, current[1], True))
@@ -267,21 +362,17 @@ class _Sync:
         for date, issue in sorted(winners.items()):
             if issue is not None:
                 self._plan_issue(batch, issue, db_issues.get(date))
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._apply(batch)
-            await self.db.execute(
-                f"DELETE FROM files WHERE path IN ({','.join('?' * len(removed_files))})",
-                removed_files,
-            )
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [_file_row(s) for s in states.values()],
-            )
-            await self.db.execute("COMMIT")
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
+        await self._begin()
+        await self._apply(batch)
+        await self.db.execute(
+            f"DELETE FROM files WHERE path IN ({','.join('?' * len(removed_files))})",
+            removed_files,
+        )
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            [_file_row(s) for s in states.values()],
+        )
+        await self._commit()
 
     def _plan_issue(
         self, batch: _Writes, issue: Issue, current: tuple[str, int, str] | None
@@ -299,9 +390,9 @@ class _Sync:
         batch.puts.append((issue, digest))
 
     async def _apply(self, batch: _Writes) -> None:
-        """All writes of a sync, inside its transaction. Rows are built and written a chunk
-        of issues at a time, oldest first: memory stays bounded on a full build, and FTS5
-        still sees ascending rowids."""
+        """The writes the duplicate rule and the digests decided, inside the sync's
+        transaction (after what was streamed). Written a chunk of issues at a time, oldest
+        first: FTS5 appends fastest when rowids ascend."""
         for date in batch.delete:
             await self._delete_issue(date)
         for start in range(0, len(batch.puts), WRITE_CHUNK):
@@ -316,30 +407,28 @@ class _Sync:
             "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)",
             [(i.key, i.title, i.file, i.line, digest) for i, digest in puts],
         )
-        items = [
-            (
-                item_id(issue.date, pos),
-                issue.key,
-                pos,
-                item.number,
-                item.text,
-                visible_text(item.text),
-                json.dumps(list(item.urls)),
-                item.line,
-            )
-            for issue, _ in puts
-            for pos, item in enumerate(issue.items[:POSITIONS])
-        ]
+        items = []
+        uni = []
+        bi = []
+        # Oldest issue first and, within one, the last item first: ids ascend, as FTS5
+        # appends fastest (item ids descend within an issue).
+        for issue, _ in puts:
+            key = issue.key
+            base = item_id(issue.date, 0)
+            for pos in range(min(len(issue.items), POSITIONS) - 1, -1, -1):
+                item = issue.items[pos]
+                rid = base - pos
+                plain = visible_text(item.text)
+                urls = json.dumps(list(item.urls)) if item.urls else "[]"
+                items.append((rid, key, pos, item.number, item.text, plain, urls, item.line))
+                u, b = index_columns(plain)
+                uni.append((rid, u))
+                bi.append((rid, b))
         await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
-        # FTS5 appends fastest when rowids ascend; item ids descend within an issue.
-        columns = [(row[0], *index_columns(row[5])) for row in sorted(items)]
         del items
-        await self.db.executemany(
-            "INSERT INTO items_uni(rowid, u) VALUES (?, ?)", [(r, u) for r, u, _ in columns]
-        )
-        await self.db.executemany(
-            "INSERT INTO items_bi(rowid, b) VALUES (?, ?)", [(r, b) for r, _, b in columns]
-        )
+        await self.db.executemany("INSERT INTO items_uni(rowid, u) VALUES (?, ?)", uni)
+        del uni
+        await self.db.executemany("INSERT INTO items_bi(rowid, b) VALUES (?, ?)", bi)
 
     async def _delete_issue(self, date: dt.date) -> None:
         lo, hi = id_range(date, date)
@@ -378,11 +467,12 @@ def _file_row(s: _FileState) -> tuple[Any, ...]:
     )
 
 
-def _find(state: _FileState, date: dt.date) -> Issue | None:
-    """The issue for ``date`` in a freshly read file, stored under its relative path."""
+def _find(state: _FileState, decl: Decl) -> Issue | None:
+    """The declared issue in a freshly read file, stored under its relative path (the copy
+    on the declared line when the file has the date twice)."""
     if state.parsed is None:
         return None
-    for issue in state.parsed.issues:
-        if issue.date == date:
-            return Issue(issue.date, issue.title, issue.items, state.rel, issue.line)
+    found = [i for i in state.parsed.issues if i.date == decl.date]
+    for issue in sorted(found, key=lambda i: i.line != decl.line):
+        return Issue(issue.date, issue.title, issue.items, state.rel, issue.line)
     return None  # a kept broken issue: the index already has it

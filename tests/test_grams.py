@@ -1,0 +1,35 @@
+"""The C-speed index columns are exactly those of bot.core.search.index_columns."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bot.core import grams, search
+
+SAMPLES = [
+    "",
+    "a",
+    "ab",
+    "小米",
+    "英伟达发布 RTX 5090，售价 1999 美元",
+    "İstanbul ẞ ǅ ﬃ Σ",  # lower() changes length or case in several ways
+    "emoji 🚀🚀 and \u200b zero width",
+    "  spaces\tand\nnewlines  ",
+    "Qwen2.5-Max AT&T RISC-V",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_same_columns(text: str) -> None:
+    assert grams.index_columns(text) == search.index_columns(text)
+
+
+def test_same_columns_on_random_text() -> None:
+    rnd = random.Random(12)
+    alphabet = "abcXYZ019 .-&小米芯片车人工智能İẞΣς🚀\u200b\u3000"
+    for _ in range(2000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 40)))
+        text += chr(rnd.randrange(0x20, 0x2FFFF))
+        assert grams.index_columns(text) == search.index_columns(text), repr(text)
