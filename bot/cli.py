@@ -240,6 +240,43 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+async def cmd_trend(args: argparse.Namespace, config: Config) -> int:
+    from bot import replies
+    from bot.core.search import parse_query
+    from bot.core.trend import MAX_SERIES, sparkline, to_json
+
+    text = " ".join(args.terms)
+    try:
+        query = parse_query(text)
+    except QueryError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    if not query.terms or len(query.terms) > MAX_SERIES:
+        raise CliError(f"give 1 to {MAX_SERIES} terms (and at most one date filter)", EXIT_USAGE)
+    store, _ = await _open_synced(config)
+    try:
+        trend = await replies.load_trend(store, query)
+    finally:
+        await store.db.close()
+    found = trend is not None and trend.total > 0
+    numbered = False  # the legend numbers the terms when no font has them: say which is which
+    if args.png:
+        if trend is None or not found:
+            raise CliError(f"nothing found for {text!r}: no chart written")
+        png, numbered = await asyncio.to_thread(replies.trend_picture, trend)
+        Path(args.png).write_bytes(png)
+    if args.json:
+        _print_json(to_json(trend) if trend else {"bucket": "month", "total": 0, "series": []})
+    elif trend is None or not found:
+        print(f"nothing found for {text!r}")
+    else:
+        for s in trend.series:
+            print(f"{s.term}\t{sparkline([n for _, n in s.counts])}\t{s.total}")
+        print(replies.trend_caption(args.lang, trend, numbered))
+    if args.png and not args.json:
+        print(f"PNG: {args.png}")
+    return EXIT_OK
+
+
 async def cmd_console(args: argparse.Namespace, config: Config) -> int:
     from bot.console import run_console
 
@@ -478,6 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=_positive, default=0, help="results to skip (default 0)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels language")
     p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser(
+        "trend",
+        parents=[common],
+        help="matching items per month or week, one series a term",
+        epilog="Example: briefbot trend 小米 华为 2024..2025 --png trend.png",
+    )
+    p.add_argument("terms", nargs="+", help="1-4 terms (one series each); optional date filter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--png", metavar="FILE", help="also write the chart as a PNG")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="labels language")
+    p.set_defaults(handler=cmd_trend)
 
     p = sub.add_parser(
         "console",

@@ -4,8 +4,10 @@ Telegram handlers and shows their HTML as plain text; buttons become numbered ch
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
+import tempfile
 from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from typing import IO
@@ -13,6 +15,7 @@ from typing import IO
 from bot import replies
 from bot.config import Config
 from bot.core.i18n import LANGS, t
+from bot.core.trend import Trend, sparkline
 from bot.db.archive import Archive
 from bot.db.chats import ChatInfo
 from bot.db.database import Database
@@ -87,6 +90,30 @@ async def _start(ctx: Ctx, arg: str) -> Reply:
     return await replies.by_date(ctx, arg) if arg.strip() else await _local_only(ctx, arg)
 
 
+def trend_text(lang: str, trend: Trend, numbered: bool, png_path: str) -> str:
+    """/trend in a terminal: a sparkline a term, the caption, and where the PNG went."""
+    width = max(len(s.term) for s in trend.series)
+    lines = [
+        f"{s.term.ljust(width)}  {sparkline([n for _, n in s.counts])}  {s.total}"
+        for s in trend.series
+    ]
+    periods = trend.periods
+    lines.append(f"{' ' * width}  {periods[0]} … {periods[-1]}")
+    lines += ["", replies.trend_caption(lang, trend, numbered), "", f"PNG: {png_path}"]
+    return "\n".join(lines)
+
+
+async def _trend(ctx: Ctx, arg: str) -> Reply:
+    found = await replies.trend_of(ctx, arg)
+    if isinstance(found, Reply):
+        return found
+    png, numbered = await asyncio.to_thread(replies.trend_picture, found)
+    # A file of its own each time: a terminal cannot show the picture, an image viewer can.
+    with tempfile.NamedTemporaryFile(prefix="briefbot-trend-", suffix=".png", delete=False) as f:
+        f.write(png)
+    return Reply((html.escape(trend_text(ctx.lang, found, numbered, f.name)),))
+
+
 # The console's own chat: id 0 is never a Telegram chat (the planner skips it).
 CONSOLE_CHAT = ChatInfo(0, "private", "console")
 
@@ -95,6 +122,7 @@ COMMANDS: dict[str, Command] = {
     "date": replies.by_date,
     "find": replies.find,
     "list": replies.month_list,
+    "trend": _trend,
     "help": lambda ctx, arg: _async(replies.help_reply(ctx)),
     "lang": _lang,
     "start": _start,

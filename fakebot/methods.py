@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from .limits import LimitsAndFaults
+from .media import parse_caption, photo_sizes
 from .state import SentMessage
 from .updates import bot_user_dict, chat_member_dict
 from .validation import (
@@ -280,6 +281,49 @@ class BotMethods(LimitsAndFaults):
                 message["message_id"],
                 params,
                 text,
+                entities,
+                markup,
+                message,
+            )
+        )
+        return message
+
+    def _m_sendPhoto(self, params: JSONDict) -> JSONDict:
+        chat = self._target_chat(params, "sendPhoto")
+        caption, entities = parse_caption(params, html_strict=self.html_strict)
+        markup = validate_markup(params.get("reply_markup"), inline_only=False)
+        reply_to = self._reply_target(chat, params)
+        with self._lock:
+            sizes = photo_sizes(params.get("photo"), self._state.photos)
+        self._check_rate(chat, "sendPhoto", paid=param_bool(params, "allow_paid_broadcast"))
+        message: JSONDict = {
+            "message_id": self._allocate_message_id(chat["id"]),
+            "from": self.bot_user,
+            "chat": chat,
+            "date": int(time.time()),
+            "photo": sizes,
+        }
+        if caption:
+            message["caption"] = caption
+        if entities:
+            message["caption_entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        thread_id = param_int(params, "message_thread_id")
+        if thread_id is not None and chat["type"] == "supergroup":
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        if markup is not None:
+            message["reply_markup"] = markup
+        with self._lock:
+            self._state.messages[(chat["id"], message["message_id"])] = message
+        self._record_sent(
+            SentMessage(
+                "sendPhoto",
+                chat["id"],
+                message["message_id"],
+                params,
+                caption,
                 entities,
                 markup,
                 message,

@@ -101,6 +101,7 @@ class TelegramState:
     messages: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
     deleted: set[tuple[int, int]] = field(default_factory=set)
     next_message_id: dict[int, int] = field(default_factory=dict)
+    photos: dict[str, JSONDict] = field(default_factory=dict)  # file_id -> PhotoSize sent
 
 
 class SimulatedTelegram:

@@ -33,7 +33,8 @@ _TEXTS: dict[str, dict[str, str]] = {
             "/start 订阅每日快讯（群里需要管理员）\n/stop 退订\n"
             "/latest 最新一期\n/date 2025-02-14 某天的快讯（也可 2月14日、昨天）\n"
             "/find 小米 搜索存档（多个词空格分开；可加 2025-02 这样的日期）\n"
-            "/list 2025-02 某月目录\n/time 08:30 设定每天的推送时间\n"
+            "/list 2025-02 某月目录\n/trend 小米 华为 关键词随时间的走势图\n"
+            "/time 08:30 设定每天的推送时间\n"
             "/watch 小米 关注关键词，有新消息时提醒\n/unwatch 小米 取消关注\n"
             "/channel @频道 为你管理的频道订阅\n/lang en 切换语言（zh / en / auto）\n"
             "/help 本帮助\n\n也可以在任何聊天里输入 @{bot} 小米 直接搜索。"
@@ -79,6 +80,16 @@ _TEXTS: dict[str, dict[str, str]] = {
         "date_forms": "2025-02-14、2025.02.14、2025/2/14、20250214、2025年2月14日、2月14日或 02-14（最近的一次）、今天、昨天、最新",
         "needs_telegram": "这个命令需要 Telegram：请用 briefbot run 加上机器人 token 运行。",
         "stats": "<pre>{stats}</pre>",
+        "corrected_mark": "✏️ 已更正",
+        "merged_note": "（已并入上面的消息）",
+        "trend_usage": "用法：/trend 小米\n每个词画一条线（最多 {limit} 个）：/trend 小米 华为；可加日期：/trend 小米 2024..2025",
+        "trend_too_many": "一张图最多比较 {limit} 个词。",
+        "trend_none": "没有找到“{query}”，画不出趋势。试试更短的词，或者去掉日期。",
+        "trend_head": "📈 {start} 至 {end}，按{bucket}统计",
+        "trend_month": "月",
+        "trend_week": "周（以周一为准）",
+        "trend_line": "{label}“{term}”：共 {total} 条，最多在 {peak}（{peak_count} 条），最早 {first}，最近 {last}",
+        "trend_line_none": "{label}“{term}”：没有找到",
     },
     "en": {
         "welcome": (
@@ -108,7 +119,8 @@ _TEXTS: dict[str, dict[str, str]] = {
             "/start subscribe to the daily brief (admins only in groups)\n/stop unsubscribe\n"
             "/latest the newest issue\n/date 2025-02-14 one day's brief (also 2月14日, yesterday)\n"
             "/find xiaomi search the archive (words separated by spaces; add a date like 2025-02)\n"
-            "/list 2025-02 a month's issues\n/time 08:30 choose this chat's delivery time\n"
+            "/list 2025-02 a month's issues\n/trend xiaomi huawei a chart of a word over time\n"
+            "/time 08:30 choose this chat's delivery time\n"
             "/watch xiaomi get new items that match\n/unwatch xiaomi stop watching\n"
             "/channel @channel subscribe a channel you manage\n/lang zh switch language (zh / en / auto)\n"
             "/help this help\n\nIn any chat, type @{bot} xiaomi to search inline."
@@ -154,6 +166,16 @@ _TEXTS: dict[str, dict[str, str]] = {
         "date_forms": "2025-02-14, 2025.02.14, 2025/2/14, 20250214, 2025年2月14日, 2月14日 or 02-14 (the most recent one), today, yesterday, latest",
         "needs_telegram": "This command needs Telegram: run briefbot run with a bot token.",
         "stats": "<pre>{stats}</pre>",
+        "corrected_mark": "✏️ corrected",
+        "merged_note": "(merged into the message above)",
+        "trend_usage": "Usage: /trend xiaomi\nOne line per word (at most {limit}): /trend xiaomi huawei; add a date: /trend xiaomi 2024..2025",
+        "trend_too_many": "One chart compares at most {limit} words.",
+        "trend_none": "Nothing found for “{query}”, so there is no trend to draw. Try a shorter word, or drop the date.",
+        "trend_head": "📈 {start} to {end}, per {bucket}",
+        "trend_month": "month",
+        "trend_week": "week (weeks start on Monday)",
+        "trend_line": "{label}“{term}”: {total} items, peak {peak} ({peak_count}), first {first}, last {last}",
+        "trend_line_none": "{label}“{term}”: nothing found",
     },
 }
 
@@ -164,6 +186,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("date", "某天的快讯，如 /date 2025-02-14"),
         ("find", "搜索存档，如 /find 小米"),
         ("list", "某月目录，如 /list 2025-02"),
+        ("trend", "走势图，如 /trend 小米 华为"),
         ("start", "订阅每日快讯"),
         ("stop", "退订"),
         ("time", "设定推送时间，如 /time 08:30"),
@@ -178,6 +201,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("date", "One day's brief, e.g. /date 2025-02-14"),
         ("find", "Search the archive, e.g. /find xiaomi"),
         ("list", "A month's issues, e.g. /list 2025-02"),
+        ("trend", "A chart over time, e.g. /trend xiaomi"),
         ("start", "Subscribe to the daily brief"),
         ("stop", "Unsubscribe"),
         ("time", "Delivery time, e.g. /time 08:30"),

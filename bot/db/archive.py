@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.dates import month_day, parse_date
 from bot.core.model import Hit, Issue, Item, Problem, SearchPage, Severity
 from bot.core.search import Match, Query, fts_match, mark_ranges, parse_query
+from bot.core.trend import CountRow
 from bot.db.database import Database
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
         sql += f" AND rowid IN (SELECT rowid FROM {other[0]} WHERE {other[0]} MATCH ?)"
         params.append(other[1])
     return sql, params
+
+
+def _day(yyyymmdd: int) -> dt.date:
+    return dt.date(yyyymmdd // 10_000, yyyymmdd // 100 % 100, yyyymmdd % 100)
 
 
 def issue_digest(issue: Issue) -> str:
@@ -197,6 +202,44 @@ class Archive:
     async def _count(self, ids: str, params: list[Any]) -> int:
         rows = await self._rows(ids.replace("SELECT rowid", "SELECT count(*)", 1), params)
         return int(rows[0][0])
+
+    async def match_counts(
+        self,
+        terms: tuple[str, ...],
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        by_day: bool = False,
+    ) -> list[CountRow]:
+        """Items containing every (folded) term, counted per month (``2025-02``) or per
+        day, in SQL with the same FTS match as :meth:`search`; empty groups are absent.
+
+        Grouped on the FTS rowids alone: an item id is yyyymmdd * POSITIONS + ..., so the
+        day and the month are integer divisions and the ``items`` table is never read
+        (reading each hit's date there was ~4x slower at 13k hits)."""
+        ids, params = _hit_ids(fts_match(terms), *id_range(start, end))
+        ids = ids.replace("SELECT rowid", "SELECT rowid AS hit", 1)
+        div = POSITIONS if by_day else POSITIONS * 100
+        rows = await self._rows(
+            f"SELECT hit / {div}, count(*), min(hit) / {POSITIONS}, max(hit) / {POSITIONS}"
+            f" FROM ({ids}) GROUP BY 1 ORDER BY 1",
+            params,
+        )
+        return [
+            CountRow(
+                _day(k).isoformat() if by_day else f"{k // 100:04d}-{k % 100:02d}",
+                int(n),
+                _day(a),
+                _day(b),
+            )
+            for k, n, a, b in rows
+        ]
+
+    async def date_span(self) -> tuple[dt.date, dt.date] | None:
+        """The first and the last issue date; None while the archive is empty."""
+        rows = await self._rows("SELECT min(date), max(date) FROM issues")
+        if not rows or rows[0][0] is None:
+            return None
+        return dt.date.fromisoformat(rows[0][0]), dt.date.fromisoformat(rows[0][1])
 
     async def stored_problems(self) -> list[Problem]:
         """Problems recorded at the last sync (per file), without reading any file."""
