@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -77,6 +78,8 @@ class Sender:
         self._refill_at = 0.0  # monotonic; 0: now
         self._exhausted = False
         self._checked_open = 0.0
+        self._unrecorded = 0  # failed writes of results since the last one that worked
+        self._db_trouble = ""  # the database error last logged by the loop
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,6 +113,18 @@ class Sender:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self._flush()
+        # The database refused the results (disk full, locked): keep trying until the
+        # timeout, or what Telegram confirmed would be sent again at the next start.
+        deadline = time.monotonic() + timeout
+        while self._outcomes and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.2, self.poll))
+            await self._flush()
+        if self._outcomes:
+            log.error(
+                "delivery: %d confirmed sends could not be recorded; they go out again at the"
+                " next start",
+                len(self._outcomes),
+            )
         if self._reporting:
             await asyncio.wait(self._reporting, timeout=timeout)
         if self._leader:
@@ -139,6 +154,14 @@ class Sender:
                     await self._sleep(renew_at - now)
                     continue
                 await self._step(now)
+                if self._db_trouble:
+                    log.info("delivery: the database works again")
+                    self._db_trouble = ""
+            except sqlite3.Error as err:  # disk full, read-only, locked: it passes
+                if str(err) != self._db_trouble:
+                    log.warning("delivery: database error (%s); retrying every second", err)
+                    self._db_trouble = str(err)
+                await self._sleep(1.0)
             except Exception:
                 log.exception("delivery: unexpected error; retrying in a second")
                 await self._sleep(1.0)
@@ -153,6 +176,13 @@ class Sender:
             self.notify()
 
     async def _step(self, now: float) -> None:
+        if self._outcomes:
+            # Results the database refused: written before anything else is sent, so what
+            # is confirmed but not recorded (sent again after a crash) stays a handful.
+            await self._flush()
+            if self._outcomes:
+                await self._sleep(self.poll)
+                return
         if now >= self._checked_open:
             self._checked_open = now + 5 * self.poll
             await self.check_finished(await outbox.adopt_orphans(self.db, time.time() - 600))
@@ -322,10 +352,22 @@ class Sender:
                 return
             try:
                 await outbox.record(self.db, outcomes)
-            except Exception:
-                log.exception("delivery: cannot record %d results; will retry", len(outcomes))
+            except Exception as err:
+                if not self._unrecorded:  # one line per outage, not one per retry
+                    log.warning(
+                        "delivery: cannot record %d results (%s); sending waits, writing retries",
+                        len(outcomes),
+                        err,
+                        exc_info=not isinstance(err, sqlite3.Error),
+                    )
+                self._unrecorded += 1
                 self._outcomes[:0] = outcomes
                 return
+            if self._unrecorded:
+                log.info(
+                    "delivery: results recorded again (%d writes had failed)", self._unrecorded
+                )
+                self._unrecorded = 0
         settled = {self._lanes.forget(o.row_id) for o in outcomes if o.kind != "retry"}
         await self.check_finished(settled)
 

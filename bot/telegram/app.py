@@ -33,11 +33,13 @@ from bot.db.sync import SyncReport
 from bot.delivery.engine import BroadcastReport, DeliveryEngine, limits_for
 from bot.telegram import handlers as h
 from bot.telegram.channels import sync_channels
+from bot.telegram.shutdown import GracefulStop
 from bot.telegram.transport import PtbTransport, make_bot
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 30
+STOP_SECONDS = 3.0  # in-flight sends finish (and are recorded) or stay pending: a bounded stop
 
 App = Application[Any, Any, Any, Any, h.BotData, Any]
 # Hooks a caller adds: (application) -> awaitable, run after start / before stop.
@@ -120,7 +122,7 @@ class Delivery:
             )
 
     async def stop(self) -> None:
-        await self.engine.stop()
+        await self.engine.stop(timeout=STOP_SECONDS)
         await self.bot.shutdown()
 
 
@@ -219,4 +221,8 @@ def run(config: Config, token: str) -> None:
 
         asyncio.run(serve(app, config.telegram.webhook))
     else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+        # Our own SIGTERM/SIGINT handling: a stop bounded in time (bot/telegram/shutdown.py).
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        GracefulStop(app).install(loop)
+        app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=None)

@@ -137,14 +137,6 @@ async def send(update: Update, context: Context, reply: Reply) -> None:
     chat = update.effective_chat
     if chat is None:
         return
-    if reply.photo is not None:  # /trend: the chart (an upload), its caption under it
-        await context.bot.send_photo(
-            chat.id,
-            reply.photo,
-            caption=reply.caption or None,
-            reply_markup=keyboard(reply) if not reply.messages else None,
-            message_thread_id=_thread(update.effective_message),
-        )
     for i, text in enumerate(reply.messages):
         last = i == len(reply.messages) - 1
         await context.bot.send_message(
@@ -167,6 +159,7 @@ async def throttle_gate(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None or (update.inline_query is not None and not update.inline_query.query):
         return
+    svc(context).triage.recovered()  # an update arrived: polling works again
     verdict = svc(context).throttle.check(user.id)
     if verdict is Verdict.ALLOW:
         return
@@ -191,15 +184,32 @@ class ErrorTriage:
         self.last_network = ""
         self.last_report = float("-inf")
         self.suppressed = 0
+        self.failures = 0  # network errors since the trouble began
+        self.since = 0.0  # monotonic: when it began
 
     def network(self, error: BaseException) -> bool:
         if not isinstance(error, NetworkError | Conflict):
             return False
         text = f"{type(error).__name__}: {error}"
+        if not self.failures:
+            self.since = time.monotonic()
+        self.failures += 1
         if text != self.last_network:
             log.warning("telegram: %s (repeats are not logged until it changes)", text)
             self.last_network = text
         return True
+
+    def recovered(self) -> None:
+        """Telegram answered again (an update arrived): after trouble, one INFO line."""
+        if not self.failures:
+            return
+        log.info(
+            "telegram: connection recovered (%d failed requests in %.0f s; last: %s)",
+            self.failures,
+            time.monotonic() - self.since,
+            self.last_network,
+        )
+        self.failures, self.last_network = 0, ""
 
     def report_now(self) -> bool:
         now = time.monotonic()
@@ -332,7 +342,6 @@ COMMANDS: dict[str, Handler] = {
     "date": command(replies.by_date),
     "find": command(replies.find),
     "list": command(replies.month_list),
-    "trend": command(replies.trend),
     "help": command(_help),
     "lang": cmd_lang,
     "time": command(replies.delivery_time),
