@@ -20,6 +20,7 @@ def make_config(tmp: Path, content: Path, api: FakeBotAPI, **sections: Any) -> C
         "content": {"dir": str(content), "reload_seconds": 0},
         "storage": {"path": str(tmp / "bot.sqlite3")},
         "telegram": {"api_base_url": api.url, "admins": [42]},
+        "ops": {"listen": ""},  # no health endpoint unless a test asks for one
     }
     for key, value in sections.items():
         raw.setdefault(key, {}).update(value)

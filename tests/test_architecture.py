@@ -16,12 +16,14 @@ ALLOWED: dict[str, set[str] | None] = {
     "core": {"bot.errors"},
     "db": {"bot.core", "bot.errors"},
     "delivery": {"bot.core", "bot.db", "bot.errors", "bot.config", "bot.logs"},
+    "ops": {"bot.core", "bot.db", "bot.delivery", "bot.errors", "bot.config", "bot.logs"},
     "telegram": None,
 }
 FORBIDDEN_EXTERNAL = {
     "core": EXTERNAL_IO,
     "db": ("telegram", "httpx"),
     "delivery": ("telegram", "httpx"),
+    "ops": ("telegram", "httpx"),
 }
 TOP_NO_TELEGRAM = ("replies.py", "config.py", "errors.py", "logs.py", "console.py")
 
@@ -84,6 +86,9 @@ def test_the_edges_that_need_no_telegram_do_not_import_it() -> None:
         ("db", "from bot.delivery.engine import DeliveryEngine"),
         ("delivery", "from telegram import Bot"),
         ("delivery", "from bot.telegram.transport import PtbTransport"),
+        ("ops", "from telegram import Bot"),
+        ("ops", "from bot.telegram.app import build_application"),
+        ("delivery", "from bot.ops.metrics import Metrics"),
     ],
 )
 def test_the_rule_catches_a_forbidden_import(layer: str, source: str) -> None:

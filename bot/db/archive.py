@@ -11,7 +11,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +85,8 @@ class Archive:
         self.db = db
         self._sync_lock = asyncio.Lock()
         self._owns_db = False
+        # Called with each search's duration in seconds (the ops metrics set it).
+        self.on_search: Callable[[float], None] | None = None
         # Search totals by (terms, id range): (index version, total), least recent first.
         self._totals: OrderedDict[tuple[tuple[str, ...], int, int], tuple[int, int]] = OrderedDict()
 
@@ -181,6 +185,14 @@ class Archive:
 
     async def search(self, query: str | Query, offset: int = 0, limit: int = 10) -> SearchPage:
         """Items containing every term, newest first. Raises QueryError for a bad query."""
+        started = time.perf_counter()
+        try:
+            return await self._search(query, offset, limit)
+        finally:
+            if self.on_search is not None:
+                self.on_search(time.perf_counter() - started)
+
+    async def _search(self, query: str | Query, offset: int, limit: int) -> SearchPage:
         q = parse_query(query) if isinstance(query, str) else query
         lo, hi = id_range(q.period.start, q.period.end) if q.period else id_range(None, None)
         offset, limit = max(0, offset), max(0, limit)

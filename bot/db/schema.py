@@ -142,4 +142,12 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     );
     """,
+    # ops: operational facts that must survive a restart (bot/db/ops.py owns it): when the
+    # bot started watching a git source, and a heartbeat row the readiness probe rewrites.
+    """
+    CREATE TABLE ops_state (
+        key   TEXT PRIMARY KEY,
+        value REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

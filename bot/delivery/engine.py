@@ -15,6 +15,7 @@ from bot.db import chats, outbox
 from bot.db.archive import Archive
 from bot.db.database import Database
 from bot.db.outbox import BroadcastReport, Trigger
+from bot.delivery.observer import NO_OBSERVER, DeliveryObserver
 from bot.delivery.planner import DeliveryError, Plan, Planner
 from bot.delivery.sender import ReportCallback, Sender
 from bot.delivery.transport import Transport
@@ -54,6 +55,7 @@ class DeliveryEngine:
         clock: Callable[[], dt.datetime] = _now_utc,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
+        observer: DeliveryObserver = NO_OBSERVER,
     ) -> None:
         self.archive = archive
         self.db = archive.db
@@ -66,6 +68,7 @@ class DeliveryEngine:
             on_report=on_report,
             lease_seconds=lease_seconds,
             poll_seconds=poll_seconds,
+            observer=observer,
         )
         self.planner = Planner(
             archive,

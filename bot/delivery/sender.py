@@ -24,6 +24,7 @@ from bot.db import outbox
 from bot.db.database import Database
 from bot.db.outbox import BroadcastReport, Outcome
 from bot.delivery import audience
+from bot.delivery.observer import NO_OBSERVER, DeliveryObserver
 from bot.delivery.transport import Failure, SendError, Transport
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ class Sender:
         on_report: ReportCallback | None = None,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
+        observer: DeliveryObserver = NO_OBSERVER,
     ) -> None:
         self.db = db
+        self.observer = observer  # counts each outcome (metrics); never raises
         self.transport = transport
         self.limits = limits
         self.on_report = on_report
@@ -253,6 +256,7 @@ class Sender:
                 await self._failed(lane, row, err)
             else:
                 self._outcomes.append(Outcome("sent", row.id, row.attempts, message_id))
+                self.observer.sent(lane.chat_type)
                 lane.rows.popleft()
                 await self._flush()
         finally:
@@ -283,9 +287,11 @@ class Sender:
         elif isinstance(err, SendError) and failure is Failure.MIGRATED and err.migrate_to:
             await self._migrated(lane, err.migrate_to)
         elif failure is Failure.GONE:
+            self.observer.failed(lane.chat_type, "unreachable")
             await self._gone(lane, row, self._describe(err))
         elif failure is Failure.REJECTED:
             row.attempts += 1
+            self.observer.failed(lane.chat_type, "rejected")
             await self._settle(
                 lane, Outcome("failed", row.id, row.attempts, error=self._describe(err))
             )
@@ -297,6 +303,7 @@ class Sender:
     def _flood(self, lane: Lane, seconds: float) -> None:
         """A 429: pause the chat; if other chats were refused within the last second too,
         the global limit was hit, so pause everything. The row stays first in its lane."""
+        self.observer.flood(seconds)
         now = time.monotonic()
         until = now + seconds
         self._lanes.pause(lane.chat_id, until)
@@ -311,11 +318,13 @@ class Sender:
         row.attempts += 1
         error = self._describe(err)
         if row.attempts >= self.limits.attempts:
+            self.observer.failed(lane.chat_type, "exhausted")
             await self._settle(lane, Outcome("failed", row.id, row.attempts, error=error))
             return
         base = min(self.limits.backoff_max, self.limits.backoff * 2 ** (row.attempts - 1))
         delay = base * random.uniform(0.5, 1.5)
         row.due = time.monotonic() + delay
+        self.observer.retry(lane.chat_type)
         self._outcomes.append(
             Outcome("retry", row.id, row.attempts, error=error, next_at=time.time() + delay)
         )

@@ -31,7 +31,10 @@ from bot.db.archive import Archive
 from bot.db.database import Database
 from bot.db.sync import SyncReport
 from bot.delivery.engine import BroadcastReport, DeliveryEngine, limits_for
+from bot.delivery.observer import NO_OBSERVER
+from bot.ops.service import Ops
 from bot.telegram import handlers as h
+from bot.telegram import ops as telegram_ops
 from bot.telegram.channels import sync_channels
 from bot.telegram.shutdown import GracefulStop
 from bot.telegram.transport import PtbTransport, make_bot
@@ -101,9 +104,13 @@ class Delivery:
             config.delivery,
             limits=limits,
             on_report=self.report,
+            observer=services.ops.metrics if services.ops else NO_OBSERVER,
         )
 
     async def report(self, result: BroadcastReport) -> None:
+        ops = services_of(self.app).ops
+        if ops is not None:
+            ops.broadcast_finished(result)
         for admin in self.config.telegram.admins:
             try:
                 await self.app.bot.send_message(admin, f"📬 {result.summary()}", parse_mode=None)
@@ -147,6 +154,14 @@ def build_application(
         throttle = Throttle(config.telegram.throttle_messages, config.telegram.throttle_seconds)
         # Stored first: whatever fails below, post_shutdown (or the caller) closes it.
         app.bot_data.services = h.Services(config, db, archive, throttle)
+        services = app.bot_data.services
+        services.ops = ops = Ops(
+            config,
+            db,
+            send_alert=telegram_ops.alert_sender(app, config.telegram.admins),
+            sending=lambda: services.engine is not None and services.engine.sending,
+        )
+        archive.on_search = ops.metrics.searched
         log_sync(await archive.sync(config.content_dir))
         await set_commands(app)
         if config.reload_seconds and app.job_queue:
@@ -160,6 +175,7 @@ def build_application(
         delivery.append(started)
         app.bot_data.services.engine = started.engine
         await started.start()
+        await telegram_ops.start(app, ops)
         for hook in on_start or []:
             await hook(app)
 
@@ -199,16 +215,20 @@ async def close_services(app: App, delivery: list[Delivery]) -> None:
         await delivery.pop().stop()
     services, app.bot_data.services = app.bot_data.services, None
     if services is not None:
+        if services.ops is not None:
+            await services.ops.stop()
         await services.db.close()
 
 
 def register(app: App, extra: dict[str, h.Handler] | None = None) -> None:
+    app.add_handler(TypeHandler(Update, telegram_ops.count_update), group=-2)
     app.add_handler(TypeHandler(Update, h.throttle_gate), group=-1)
+    timed = telegram_ops.timed  # briefbot_reply_seconds
     for name, callback in {**h.COMMANDS, **(extra or {})}.items():
-        app.add_handler(CommandHandler(name, callback))
-    app.add_handler(MessageHandler(filters.COMMAND, h.cmd_unknown))
-    app.add_handler(CallbackQueryHandler(h.on_button))
-    app.add_handler(InlineQueryHandler(h.on_inline))
+        app.add_handler(CommandHandler(name, timed(callback)))
+    app.add_handler(MessageHandler(filters.COMMAND, timed(h.cmd_unknown)))
+    app.add_handler(CallbackQueryHandler(timed(h.on_button)))
+    app.add_handler(InlineQueryHandler(timed(h.on_inline)))
     app.add_handler(ChatMemberHandler(h.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(h.on_error)
 

@@ -40,6 +40,7 @@ from bot.db.database import Database
 from bot.delivery import audience
 from bot.delivery.engine import DeliveryEngine
 from bot.logs import redact
+from bot.ops.service import Ops
 from bot.replies import ChannelFacts, Ctx, Reply
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Services:
     throttle: Throttle
     engine: DeliveryEngine | None = None
     triage: ErrorTriage = field(default_factory=lambda: ErrorTriage())
+    ops: Ops | None = None  # health, metrics, alerts (bot/ops), set in post_init
 
 
 class BotData:
