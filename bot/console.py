@@ -128,6 +128,7 @@ COMMANDS: dict[str, Command] = {
     "start": _start,
     "stop": _local_only,
     "time": replies.delivery_time,
+    "quiet": replies.quiet,
     "watch": replies.watch,
     "unwatch": replies.unwatch,
     "stats": replies.stats,

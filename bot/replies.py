@@ -461,6 +461,24 @@ async def delivery_time(ctx: Ctx, arg: str) -> Reply:
     return ctx.say("time_set", time=_times(ctx, chosen), tz=tz)
 
 
+async def quiet(ctx: Ctx, arg: str) -> Reply:
+    """/quiet shows the choice; /quiet on: this chat's deliveries arrive without a sound;
+    /quiet off: with one again. Replies to commands are never silenced."""
+    if ctx.chat is None:
+        return ctx.say(NEEDS_TELEGRAM)
+    choice = arg.strip().lower()
+    if not choice:
+        on = await chats.is_quiet(ctx.db, ctx.chat.id)
+        return ctx.say("quiet_is_on" if on else "quiet_is_off")
+    if choice not in ("on", "off", "开", "关"):
+        return ctx.say("quiet_usage")
+    if not await ctx.can_manage():
+        return ctx.say("admins_only")
+    on = choice in ("on", "开")
+    await chats.set_quiet(ctx.db, ctx.chat, on)
+    return ctx.say("quiet_on" if on else "quiet_off")
+
+
 async def watch(ctx: Ctx, arg: str) -> Reply:
     """/watch lists this chat's keywords; /watch 小米 adds one."""
     if ctx.chat is None:

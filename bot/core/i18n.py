@@ -34,7 +34,7 @@ _TEXTS: dict[str, dict[str, str]] = {
             "/latest 最新一期\n/date 2025-02-14 某天的快讯（也可 2月14日、昨天）\n"
             "/find 小米 搜索存档（多个词空格分开；可加 2025-02 这样的日期）\n"
             "/list 2025-02 某月目录\n/trend 小米 华为 关键词随时间的走势图\n"
-            "/time 08:30 设定每天的推送时间\n"
+            "/time 08:30 设定每天的推送时间\n/quiet on 每日快讯静音送达\n"
             "/watch 小米 关注关键词，有新消息时提醒\n/unwatch 小米 取消关注\n"
             "/channel @频道 为你管理的频道订阅\n/lang en 切换语言（zh / en / auto）\n"
             "/help 本帮助\n\n也可以在任何聊天里输入 @{bot} 小米 直接搜索。"
@@ -90,6 +90,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "trend_week": "周（以周一为准）",
         "trend_line": "{label}“{term}”：共 {total} 条，最多在 {peak}（{peak_count} 条），最早 {first}，最近 {last}",
         "trend_line_none": "{label}“{term}”：没有找到",
+        "quiet_on": "好的，以后每日快讯静音送达（没有提示音）。/quiet off 恢复。",
+        "quiet_off": "好的，以后每日快讯正常提醒。",
+        "quiet_is_on": "本聊天的每日快讯静音送达。/quiet off 恢复提示音。",
+        "quiet_is_off": "本聊天的每日快讯有提示音。/quiet on 改为静音送达。",
+        "quiet_usage": "用法：/quiet on（静音送达）或 /quiet off",
     },
     "en": {
         "welcome": (
@@ -120,7 +125,7 @@ _TEXTS: dict[str, dict[str, str]] = {
             "/latest the newest issue\n/date 2025-02-14 one day's brief (also 2月14日, yesterday)\n"
             "/find xiaomi search the archive (words separated by spaces; add a date like 2025-02)\n"
             "/list 2025-02 a month's issues\n/trend xiaomi huawei a chart of a word over time\n"
-            "/time 08:30 choose this chat's delivery time\n"
+            "/time 08:30 choose this chat's delivery time\n/quiet on deliver silently\n"
             "/watch xiaomi get new items that match\n/unwatch xiaomi stop watching\n"
             "/channel @channel subscribe a channel you manage\n/lang zh switch language (zh / en / auto)\n"
             "/help this help\n\nIn any chat, type @{bot} xiaomi to search inline."
@@ -176,6 +181,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "trend_week": "week (weeks start on Monday)",
         "trend_line": "{label}“{term}”: {total} items, peak {peak} ({peak_count}), first {first}, last {last}",
         "trend_line_none": "{label}“{term}”: nothing found",
+        "quiet_on": "Done: the daily brief now arrives silently (no sound). /quiet off undoes it.",
+        "quiet_off": "Done: the daily brief notifies as usual again.",
+        "quiet_is_on": "This chat gets the daily brief silently. /quiet off to hear it again.",
+        "quiet_is_off": "This chat gets the daily brief with a notification. /quiet on to mute it.",
+        "quiet_usage": "Usage: /quiet on (deliver silently) or /quiet off",
     },
 }
 
@@ -190,6 +200,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "订阅每日快讯"),
         ("stop", "退订"),
         ("time", "设定推送时间，如 /time 08:30"),
+        ("quiet", "静音送达 on / off"),
         ("watch", "关注关键词"),
         ("unwatch", "取消关注关键词"),
         ("channel", "为你管理的频道订阅"),
@@ -205,6 +216,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "Subscribe to the daily brief"),
         ("stop", "Unsubscribe"),
         ("time", "Delivery time, e.g. /time 08:30"),
+        ("quiet", "Deliver silently: on / off"),
         ("watch", "Watch a keyword"),
         ("unwatch", "Stop watching a keyword"),
         ("channel", "Subscribe a channel you manage"),

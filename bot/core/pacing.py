@@ -82,6 +82,7 @@ class Pending:
     attempts: int
     due: float  # monotonic
     broadcast_id: int | None
+    silent: bool = False  # the chat chose /quiet: send with disable_notification
 
 
 @dataclass(slots=True)

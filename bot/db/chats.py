@@ -298,6 +298,18 @@ async def set_delivery_time(db: Database, info: ChatInfo, time: dt.time | None) 
         await db.execute("UPDATE chats SET delivery_time = ? WHERE id = ?", [value, info.id])
 
 
+async def set_quiet(db: Database, info: ChatInfo, quiet: bool) -> None:
+    """/quiet: deliveries to this chat go out silently (no sound, no vibration)."""
+    async with db.transaction():
+        await _note(db, info)
+        await db.execute("UPDATE chats SET quiet = ? WHERE id = ?", [int(quiet), info.id])
+
+
+async def is_quiet(db: Database, chat_id: int) -> bool:
+    rows = await db.rows("SELECT quiet FROM chats WHERE id = ?", [chat_id])
+    return bool(rows and rows[0][0])
+
+
 # -- what Telegram tells us ---------------------------------------------------------------
 
 

@@ -205,12 +205,13 @@ async def count_newly_inactive(db: Database, broadcast_id: int) -> None:
 
 async def pending_window(db: Database, limit: int) -> list[Any]:
     """The first ``limit`` pending rows in send order: (id, chat, text id, attempts,
-    next_at, broadcast, chat type). Read in a transaction: a consistent view of committed
-    rows."""
+    next_at, broadcast, chat type, quiet). Read in a transaction: a consistent view of
+    committed rows."""
     async with db.transaction():
         return await db.rows(
             "SELECT o.id, o.chat_id, o.text_id, o.attempts, o.next_at, o.broadcast_id,"
-            " coalesce(c.type, 'private') FROM outbox o LEFT JOIN chats c ON c.id = o.chat_id"
+            " coalesce(c.type, 'private'), coalesce(c.quiet, 0)"
+            " FROM outbox o LEFT JOIN chats c ON c.id = o.chat_id"
             " WHERE o.status = 'pending' ORDER BY o.id LIMIT ?",
             [limit],
         )

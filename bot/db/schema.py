@@ -150,4 +150,8 @@ MIGRATIONS: list[str] = [
         value REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # N: /quiet: this chat's deliveries go out with disable_notification.
+    """
+    ALTER TABLE chats ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

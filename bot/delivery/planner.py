@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.config import Delivery
-from bot.core import schedule
+from bot.core import quiethours, schedule
 from bot.core.dates import DateRange
 from bot.core.model import Issue
 from bot.core.render import issue_messages
@@ -110,6 +110,10 @@ class Planner:
             return None
         async with self._tick_lock:
             now = now or self.clock()
+            if quiethours.holds(now, self.config.quiet_hours, self.config.tz):
+                # Quiet hours: nothing is enqueued, so the latest slot is still unhandled
+                # when they end, and the first tick after the end sends it.
+                return None
             limit = horizon(now, self.config.tz)
             available = await self.archive.issue_dates(end=limit)
             await chats.repair_cursors(self.db, limit)

@@ -236,10 +236,11 @@ class Sender:
         horizon = 2**63 if self._exhausted else rows[-1][0]
         now = time.monotonic()
         self._lanes.drop_stale({r[0] for r in rows}, horizon, now)
-        for rid, chat_id, text_id, attempts, next_at, bid, kind in rows:
-            self._lanes.add(
-                Pending(rid, chat_id, text_id, attempts, _wall_to_mono(next_at), bid), kind, now
-            )
+        for rid, chat_id, text_id, attempts, next_at, bid, kind, *quiet in rows:
+            # quiet: outbox rows carry the chat's /quiet choice; corrections (edits) do not.
+            pending = Pending(rid, chat_id, text_id, attempts, _wall_to_mono(next_at), bid)
+            pending.silent = bool(quiet and quiet[0])
+            self._lanes.add(pending, kind, now)
         self._lanes.prune(now)
 
     # -- one message -----------------------------------------------------------------------
@@ -250,7 +251,7 @@ class Sender:
             try:
                 html = await self._text(row.text_id)
                 message_id = await self.transport.send_html(
-                    row.chat_id, html, paid=self.limits.paid
+                    row.chat_id, html, paid=self.limits.paid, silent=row.silent
                 )
             except Exception as err:
                 await self._failed(lane, row, err)

@@ -139,6 +139,14 @@ async def send(update: Update, context: Context, reply: Reply) -> None:
     chat = update.effective_chat
     if chat is None:
         return
+    if reply.photo is not None:  # /trend: the chart (an upload), its caption under it
+        await context.bot.send_photo(
+            chat.id,
+            reply.photo,
+            caption=reply.caption or None,
+            reply_markup=keyboard(reply) if not reply.messages else None,
+            message_thread_id=_thread(update.effective_message),
+        )
     for i, text in enumerate(reply.messages):
         last = i == len(reply.messages) - 1
         await context.bot.send_message(
@@ -344,9 +352,11 @@ COMMANDS: dict[str, Handler] = {
     "date": command(replies.by_date),
     "find": command(replies.find),
     "list": command(replies.month_list),
+    "trend": command(replies.trend),
     "help": command(_help),
     "lang": cmd_lang,
     "time": command(replies.delivery_time),
+    "quiet": command(replies.quiet),
     "watch": command(replies.watch),
     "unwatch": command(replies.unwatch),
     "channel": cmd_channel,
