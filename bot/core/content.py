@@ -4,6 +4,12 @@ which copy of an issue wins when the same date appears in two places.
 Format: optional ``# 2025年2月``; ``## YYYY.MM.DD`` starts an issue; its first non-empty line is
 the title; then ``N. text`` items whose text may continue on indented lines and which are
 followed by zero or more indented URL lines.
+
+Lines end at LF, CRLF or CR only: the other characters ``str.splitlines`` breaks at (form
+feed, NEL, U+2028, ...) are text, so they neither cut an item short nor shift the line
+numbers of the problems after them. Every pattern here reads a line in linear time (none
+ends in a lazy group followed by optional spaces, which rescans a run of spaces once per
+space), and the limits in ``bot.core.model`` bound what one item and one issue can hold.
 """
 
 from __future__ import annotations
@@ -14,17 +20,38 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.markdown import inline_urls
-from bot.core.model import Issue, Item, ParseResult, Problem, Severity
+from bot.core.markdown import inline_urls, safe_cut
+from bot.core.model import (
+    MAX_ITEM_CHARS,
+    MAX_ITEMS_PER_ISSUE,
+    Issue,
+    Item,
+    ParseResult,
+    Problem,
+    Severity,
+)
 
-_HEADING = re.compile(r"^##(?!#)\s*(?P<rest>.*?)\s*$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+# The captured rest is stripped in code: a lazy group then \s*$ is quadratic in spaces.
+_HEADING = re.compile(r"^##(?!#)(?P<rest>.*)")
 _DATE = re.compile(r"^(?P<y>\d{4})[.\-/](?P<m>\d{1,2})[.\-/](?P<d>\d{1,2})$")
 _MONTH_HEADING = re.compile(r"^#(?!#)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*$")
-_ITEM = re.compile(r"^ {0,3}(?P<n>\d{1,4})(?:[.．](?:\s+|$)|、\s*)(?P<text>.*?)\s*$")
+_ITEM = re.compile(r"^ {0,3}(?P<n>\d{1,4})(?:[.．](?=\s|$)|、)(?P<text>.*)")
 _URL_LINE = re.compile(r"^\s+<?(?P<url>[A-Za-z][A-Za-z0-9+.\-]*:\S+?|www\.\S+?)>?\s*$")
 _FILE_MONTH = re.compile(r"(?<!\d)(?P<y>\d{4})[-_]?(?P<m>\d{2})(?!\d)")
 
 ISSUE_HEADING_HELP = "expected '## YYYY.MM.DD', for example '## 2025.02.14'"
+_SHOWN = 100  # characters of the offending text a message quotes
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a file: broken at LF, CRLF and CR, nothing else."""
+    return _LINE_BREAK.split(text)
 
 
 @dataclass
@@ -35,6 +62,11 @@ class _Draft:
     heading_line: int
     title: str = ""
     items: list[tuple[int, int, list[str], list[str]]] = field(default_factory=list)
+    # Items past MAX_ITEMS_PER_ISSUE: how many, and the line of the first; while
+    # ``dropping``, the lines read belong to one of them.
+    dropped: int = 0
+    dropped_line: int = 0
+    dropping: bool = False
 
 
 def file_month(name: str, text: str) -> tuple[int, int] | None:
@@ -42,7 +74,7 @@ def file_month(name: str, text: str) -> tuple[int, int] | None:
     m = _FILE_MONTH.search(Path(name).stem)
     if m and 1 <= int(m["m"]) <= 12:
         return int(m["y"]), int(m["m"])
-    for line in text.splitlines()[:20]:
+    for line in _LINE_BREAK.split(text, maxsplit=20)[:20]:
         h = _MONTH_HEADING.match(line.strip())
         if h and 1 <= int(h["m"]) <= 12:
             return int(h["y"]), int(h["m"])
@@ -54,7 +86,7 @@ def decode(name: str, data: bytes) -> tuple[str | None, list[Problem]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
+        line = len(_LINE_BREAK_BYTES.findall(data, 0, err.start)) + 1
         msg = f"not valid UTF-8 (byte 0x{data[err.start]:02x}); file skipped, save it as UTF-8"
         return None, [Problem(name, line, Severity.ERROR, msg)]
     if not text.strip():
@@ -65,7 +97,7 @@ def decode(name: str, data: bytes) -> tuple[str | None, list[Problem]]:
 def parse_text(name: str, text: str) -> ParseResult:
     """Parse one archive file's text. Never raises: problems are collected and reported."""
     parser = _Parser(name, file_month(name, text))
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         parser.feed(number, line)
     parser.finish()
     return parser.result
@@ -96,7 +128,7 @@ class _Parser:
         heading = _HEADING.match(line)
         if heading:
             self.finish()
-            self.start_issue(n, heading["rest"])
+            self.start_issue(n, heading["rest"].strip())
         elif self.skipping:
             return
         elif self.draft is None:
@@ -108,14 +140,16 @@ class _Parser:
         m = _DATE.match(rest)
         if not m:
             self.report(
-                n, Severity.ERROR, f"unreadable issue heading '## {rest}': {ISSUE_HEADING_HELP}"
+                n,
+                Severity.ERROR,
+                f"unreadable issue heading '## {_shown(rest)}': {ISSUE_HEADING_HELP}",
             )
             self.skipping = True
             return
         try:
             date = dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
         except ValueError:
-            self.report(n, Severity.ERROR, f"impossible date '{rest}'; issue skipped")
+            self.report(n, Severity.ERROR, f"impossible date '{_shown(rest)}'; issue skipped")
             self.skipping = True
             return
         self.skipping = False
@@ -144,8 +178,15 @@ class _Parser:
         if item and not line.startswith("    "):
             if not draft.items and not draft.title:
                 self.report(n, Severity.WARNING, "issue has no title line before its first item")
-            draft.items.append((int(item["n"]), n, [item["text"]], []))
+            if len(draft.items) >= MAX_ITEMS_PER_ISSUE:
+                draft.dropped_line = draft.dropped_line or n
+                draft.dropped += 1
+                draft.dropping = True
+                return
+            draft.items.append((int(item["n"]), n, [item["text"].strip()], []))
             return
+        if draft.dropping:
+            return  # a continuation or URL line of an item that is left out
         if not draft.items:
             if draft.title:
                 self.stray(n, line)
@@ -165,7 +206,7 @@ class _Parser:
         if url.startswith("www."):
             url = "https://" + url
         if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
-            self.report(n, Severity.WARNING, f"URL '{url}' is not http(s); it is left out")
+            self.report(n, Severity.WARNING, f"URL '{_shown(url)}' is not http(s); it is left out")
             return
         urls.append(url)
 
@@ -186,6 +227,14 @@ class _Parser:
             )
             self.result.broken_dates.add(draft.date)
             return
+        if draft.dropped:
+            self.report(
+                draft.dropped_line,
+                Severity.ERROR,
+                f"issue {draft.date:%Y.%m.%d} has {len(draft.items) + draft.dropped} items, "
+                f"more than the {MAX_ITEMS_PER_ISSUE} one issue can hold; the {draft.dropped} "
+                "from this line on are left out (split the issue)",
+            )
         self.result.issues.append(self.build(draft, draft.date))
 
     def build(self, draft: _Draft, date: dt.date) -> Issue:
@@ -203,7 +252,16 @@ class _Parser:
             text = " ".join(t for t in texts if t)
             if not text:
                 self.report(line, Severity.WARNING, f"item {number} has no text")
-            all_urls = [u for u in inline_urls(text) if u not in urls] + urls
+            # The links of the whole text: those in a part cut off below are still shown.
+            listed = set(urls)
+            all_urls = [u for u in inline_urls(text) if u not in listed] + urls
+            if len(text) > MAX_ITEM_CHARS:
+                self.report(
+                    line,
+                    Severity.WARNING,
+                    f"item {number} is {len(text)} characters; truncated to {MAX_ITEM_CHARS}",
+                )
+                text = text[: safe_cut(text, MAX_ITEM_CHARS)].rstrip()
             items.append(Item(number, text, tuple(dict.fromkeys(all_urls)), line))
         return Issue(date, draft.title, tuple(items), self.name, draft.heading_line)
 

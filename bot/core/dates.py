@@ -1,7 +1,13 @@
-"""Reading the dates people type: ``2025-02-14``, ``2月14日``, ``昨天``, ``latest``, ranges."""
+"""Reading the dates people type: ``2025-02-14``, ``2月14日``, ``昨天``, ``latest``, ranges.
+
+Any text, however long or odd, gives a date or the documented error: DateError from
+``parse_date``, None or ValueError from ``parse_period``. Years run from 1 to 9999 (what
+``datetime.date`` holds); nothing here steps past either end.
+"""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Iterable
@@ -53,6 +59,8 @@ def parse_date(text: str, today: dt.date, known: Iterable[dt.date] = ()) -> dt.d
     if t in _LATEST_WORDS:
         return LATEST
     if t in _WORDS:
+        if today.toordinal() <= _WORDS[t]:  # "yesterday" on 0001-01-01
+            raise DateError(text)
         return today - dt.timedelta(days=_WORDS[t])
     m = _FULL.match(t) or _COMPACT.match(t)
     try:
@@ -75,8 +83,9 @@ def month_day(text: str) -> tuple[int, int] | None:
 
 
 def most_recent(month: int, day: int, today: dt.date) -> dt.date:
-    """The latest date with this month and day that is not after today (Feb 29 included)."""
-    for year in range(today.year, today.year - 8, -1):
+    """The latest date with this month and day that is not after today (Feb 29 included).
+    Raises ValueError when there is none (no such day, or none since year 1)."""
+    for year in range(today.year, max(today.year - 8, 0), -1):
         try:
             candidate = dt.date(year, month, day)
         except ValueError:
@@ -109,11 +118,16 @@ def _period(text: str) -> DateRange | None:
         day = dt.date(year, int(m[2]), int(m[3]))
         return DateRange(day, day)
     if m[2]:
-        month = int(m[2])
-        start = dt.date(year, month, 1)
-        nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-        return DateRange(start, nxt - dt.timedelta(days=1))
+        start = dt.date(year, int(m[2]), 1)
+        return DateRange(start, month_end(start.year, start.month))
     return DateRange(dt.date(year, 1, 1), dt.date(year, 12, 31))
+
+
+def month_end(year: int, month: int) -> dt.date:
+    """The last day of a month, December 9999 included (the first of the next month, minus
+    a day, does not exist there). Raises ValueError for a month or year out of range."""
+    first = dt.date(year, month, 1)  # validates both
+    return first.replace(day=calendar.monthrange(year, month)[1])
 
 
 def parse_period(text: str) -> DateRange | None:

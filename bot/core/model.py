@@ -6,6 +6,26 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Limits the parser enforces, so that what ``briefbot check`` counts is what the index stores
+# and what the renderer can show. Content beyond them is reported (``FILE:LINE``), never
+# silently lost: a long item is cut (a warning), items past the last one an issue can hold
+# are left out (an error). The issue itself is always kept.
+
+# Characters (code points) of one item's Markdown source. A Telegram message holds 4096
+# UTF-16 units; an item shown on its own (``render.item_html``) is preceded by its header
+# ``YYYY-MM-DD #NNNN`` and a newline (17 units) and followed by its link labels. 4000 leaves
+# that room, so a cut item of BMP text (all Chinese is) still fits one message with a few
+# links; the visible text is never longer than the source. Characters outside the BMP
+# (emoji) take two units each, and the renderer still cuts those to fit. Real items are a
+# few hundred characters; this bounds the work a pathological one can cause.
+MAX_ITEM_CHARS = 4000
+
+# Items kept per issue. The index numbers an issue's items by position, 0 to
+# ``POSITIONS - 1`` (POSITIONS = 10_000 in the db layer, part of every item id), so it must
+# be at most POSITIONS; 9999 is also the largest item number the format can write (1 to 4
+# digits), so a correctly numbered issue always fits whole.
+MAX_ITEMS_PER_ISSUE = 9999
+
 
 class Severity(StrEnum):
     ERROR = "error"

@@ -6,6 +6,10 @@ units) and long content is cut on runs, then each part is rendered on its own. S
 string instead could land inside a tag or an ``&amp;``.
 
 Every function takes ``lang`` so handlers can pass it blindly; only search headers have words.
+
+Everything here is linear (or n log n) in what it is given, however many runs, marks, links
+or items that is: slices are found by bisection, joined text is built once, and no step
+rescans what an earlier step has already passed.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import accumulate, groupby, pairwise
+from itertools import accumulate, groupby
 from urllib.parse import urlsplit
 
 from bot.core.markdown import Span, Style, inline_urls, parse_inline
@@ -199,18 +203,30 @@ def _link(run: _Run) -> str:
     return run.url if run.url.startswith(_LINKABLE) else ""
 
 
+def _unit_prefix(text: str) -> Sequence[int]:
+    """``units[i]``: the UTF-16 units in ``text[:i]``; a range when every character is one."""
+    if utf16_len(text) == len(text):
+        return range(len(text) + 1)
+    return [0, *accumulate(utf16_len(ch) for ch in text)]
+
+
 def _merge(runs: Iterable[_Run]) -> _Runs:
     """Drop empty runs and fuse neighbours of one style, so tags are not repeated."""
     merged: _Runs = []
+    texts: list[list[str]] = []  # the texts each merged run is made of, joined at the end
     for run in runs:
         if not run.text:
             continue
         last = merged[-1] if merged else None
         if last and (last.bold, last.code, last.url) == (run.bold, run.code, run.url):
-            merged[-1] = replace(last, text=last.text + run.text)
+            texts[-1].append(run.text)
         else:
             merged.append(run)
-    return merged
+            texts.append([run.text])
+    return [
+        run if len(parts) == 1 else replace(run, text="".join(parts))
+        for run, parts in zip(merged, texts, strict=True)
+    ]
 
 
 def _html(runs: Iterable[_Run]) -> str:
@@ -240,16 +256,28 @@ def _plain(runs: Iterable[_Run]) -> str:
 # --- cutting -------------------------------------------------------------------------------
 
 
-def _slice(runs: Iterable[_Run], start: int, end: int) -> _Runs:
-    """The runs covering visible characters ``start:end``."""
-    out: _Runs = []
-    pos = 0
-    for run in runs:
-        lo, hi = max(start, pos), min(end, pos + len(run.text))
-        if lo < hi:
-            out.append(replace(run, text=run.text[lo - pos : hi - pos]))
-        pos += len(run.text)
-    return out
+class _Slicer:
+    """Runs, cut by visible characters: ``slicer(start, end)`` is the runs covering
+    ``text[start:end]``, and costs the runs it covers (and a bisection), not all of them.
+    ``text`` is their visible text."""
+
+    def __init__(self, runs: Sequence[_Run]) -> None:
+        self.runs = runs
+        self.starts = [0, *accumulate(len(run.text) for run in runs)]
+        self.text = _visible(runs)
+
+    def __call__(self, start: int, end: int) -> _Runs:
+        out: _Runs = []
+        starts, runs = self.starts, self.runs
+        i = max(bisect_right(starts, start) - 1, 0)
+        while i < len(runs) and starts[i] < end:
+            pos, run = starts[i], runs[i]
+            lo, hi = max(start, pos), min(end, starts[i + 1])
+            if lo < hi:
+                whole = (lo, hi) == (pos, starts[i + 1])
+                out.append(run if whole else replace(run, text=run.text[lo - pos : hi - pos]))
+            i += 1
+        return out
 
 
 def _guarded(runs: Iterable[_Run]) -> list[tuple[int, int]]:
@@ -269,21 +297,41 @@ def _pieces(runs: _Runs, first: int, rest: int) -> list[_Runs]:
 
     Whitespace at each cut is dropped; nothing else is lost.
     """
-    text = _visible(runs)
-    units = [0, *accumulate(utf16_len(ch) for ch in text)]  # units[i]: units in text[:i]
-    guarded = _guarded(runs)
-    pieces: list[_Runs] = []
+    return list(_iter_pieces(runs, first, rest))
+
+
+def _iter_pieces(runs: _Runs, first: int, rest: int) -> Iterator[_Runs]:
+    """The non-empty pieces of ``_pieces``, one at a time (``_truncate`` needs only one)."""
+    cut_runs = _Slicer(runs)
+    text = cut_runs.text
+    units = _unit_prefix(text)
+    guarded = _Guarded(_guarded(runs))
+    flag_cuts = _flag_cuts(text)
     start, room = 0, first
     while units[-1] - units[start] > room:
         end = max(bisect_right(units, units[start] + room) - 1, start + 1)
-        cut = _best_cut(text, start, end, guarded)
-        pieces.append(_slice(runs, start, _rstrip(text, start, cut)))
+        cut = _best_cut(text, start, end, guarded, flag_cuts)
+        if piece := cut_runs(start, _rstrip(text, start, cut)):
+            yield piece
         start, room = _lstrip(text, cut), rest
-    pieces.append(_slice(runs, start, len(text)))
-    return [piece for piece in pieces if piece]
+    if piece := cut_runs(start, len(text)):
+        yield piece
 
 
-def _best_cut(text: str, start: int, end: int, guarded: Sequence[tuple[int, int]]) -> int:
+class _Guarded:
+    """The sorted, disjoint ranges of ``_guarded``, asked whether a cut falls inside one."""
+
+    def __init__(self, ranges: Sequence[tuple[int, int]]) -> None:
+        self.los = [lo for lo, _ in ranges]
+        self.his = [hi for _, hi in ranges]
+
+    def __contains__(self, cut: object) -> bool:
+        assert isinstance(cut, int)
+        i = bisect_left(self.los, cut) - 1  # the last range starting before the cut
+        return i >= 0 and cut < self.his[i]
+
+
+def _best_cut(text: str, start: int, end: int, guarded: _Guarded, flag_cuts: set[int]) -> int:
     """Where to end a piece within ``text[start:end]``: after the last sentence that fits,
     else at the last whitespace, else at the last boundary between visible characters.
 
@@ -293,21 +341,30 @@ def _best_cut(text: str, start: int, end: int, guarded: Sequence[tuple[int, int]
     half = start + max((end - start) // 2, 1)
 
     def clean(cut: int) -> bool:
-        return cut >= half and not any(lo < cut < hi for lo, hi in guarded)
+        return cut >= half and cut not in guarded
 
     window = text[start:end]
     sentences = [start + m.end() for m in _SENTENCE_END.finditer(window)]
     # One character past the window: a space right after it is a clean cut too.
     spaces = [m.start() for m in _SPACE.finditer(text, start, end + 1)]
-    hard = [cut for cut in range(start + 1, end + 1) if not _joined(text, cut)]
-    for candidates in (sentences, spaces, hard):
+    for candidates in (sentences, spaces):
         for cut in reversed(candidates):
             if clean(cut):
                 return cut
-    return next(reversed(hard), end)
+    # Boundaries between visible characters, from the end: the last clean one, else the last.
+    last: int | None = None
+    for cut in range(end, start, -1):
+        if cut < half and last is not None:
+            break  # no clean cut is left, and the last boundary is known
+        if _joined(text, cut, flag_cuts):
+            continue
+        if clean(cut):
+            return cut
+        last = cut if last is None else last
+    return end if last is None else last
 
 
-def _joined(text: str, cut: int) -> bool:
+def _joined(text: str, cut: int, flag_cuts: set[int]) -> bool:
     """Whether cutting before ``text[cut]`` would break a visible character (emoji
     sequence, combining mark, flag); Python strings never split a surrogate pair."""
     if cut <= 0 or cut >= len(text):
@@ -319,18 +376,16 @@ def _joined(text: str, cut: int) -> bool:
     # Skin-tone modifiers, and the tag characters of subdivision flags.
     if "\U0001f3fb" <= nxt <= "\U0001f3ff" or "\U000e0020" <= nxt <= "\U000e007f":
         return True
-    return _is_flag_half(prev) and _is_flag_half(nxt) and _flag_run(text, cut) % 2 == 1
+    return cut in flag_cuts
 
 
-def _is_flag_half(ch: str) -> bool:
-    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+_FLAG_HALVES = re.compile("[\U0001f1e6-\U0001f1ff]{2,}")
 
 
-def _flag_run(text: str, cut: int) -> int:
-    count = 0
-    while cut - count > 0 and _is_flag_half(text[cut - count - 1]):
-        count += 1
-    return count
+def _flag_cuts(text: str) -> set[int]:
+    """The cuts that would split a flag: inside a run of regional indicators, after an odd
+    number of them (they pair up from the start of the run)."""
+    return {cut for m in _FLAG_HALVES.finditer(text) for cut in range(m.start() + 1, m.end(), 2)}
 
 
 def _rstrip(text: str, start: int, end: int) -> int:
@@ -349,8 +404,8 @@ def _truncate(runs: _Runs, limit: int) -> _Runs:
     """The runs cut to fit ``limit`` units, "…" included when something was dropped."""
     if _units(runs) <= limit:
         return runs
-    pieces = _pieces(runs, limit - 1, limit - 1)
-    return [*(pieces[0] if pieces else []), _Run(ELLIPSIS)]
+    first = next(_iter_pieces(runs, limit - 1, limit - 1), [])
+    return [*first, _Run(ELLIPSIS)]
 
 
 def _fit(head: _Runs, body: _Runs, tail: _Runs, limit: int) -> _Runs:
@@ -371,22 +426,33 @@ def _pack(blocks: Iterable[_Runs], limit: int) -> list[_Runs]:
     piece taking what is left of the current message if that is worth it."""
     parts: list[_Runs] = []
     current: _Runs = []
+    used = 0  # units in current, kept as it grows: measuring it again is quadratic
+    sep = utf16_len(_SEP)
     for block in blocks:
-        room = limit - _units(current) - utf16_len(_SEP) if current else limit
+        room = limit - used - sep if current else limit
         size = _units(block)
         if size <= room:
-            current = _join([current, block]) if current else block
+            if current:
+                current += [_Run(_SEP), *block]
+                used += sep + size
+            else:
+                current, used = list(block), size
             continue
         if size <= limit or room < limit // 4:
             pieces = _pieces(block, limit, limit) if size > limit else [block]
+            if not pieces:  # nothing visible but whitespace
+                continue
             parts += [current] if current else []
-            current = pieces[0]
+            current = list(pieces[0])
         else:
             pieces = _pieces(block, room, limit)
-            current = _join([current, pieces[0]]) if current else pieces[0]
+            if not pieces:
+                continue
+            current = [*current, _Run(_SEP), *pieces[0]] if current else list(pieces[0])
         for piece in pieces[1:]:
             parts.append(current)
-            current = piece
+            current = list(piece)
+        used = _units(current)
     return [*parts, current] if current else parts
 
 
@@ -406,33 +472,75 @@ def _search_header(page: SearchPage, words: _Words) -> str:
     return f"🔎 {terms}{words.count_sep}{count}{span}"
 
 
-def _marked(hit: Hit) -> _Runs:
-    """The hit's text as runs, with the ranges in ``hit.marks`` made bold."""
-    runs = [_from_span(span) for span in parse_inline(hit.text)]
-    size = len(_visible(runs))
-    marks = [(max(a, 0), min(b, size)) for a, b in hit.marks if max(a, 0) < min(b, size)]
-    bounds = sorted({0, size, *(edge for mark in marks for edge in mark)})
-    out: _Runs = []
-    for lo, hi in pairwise(bounds):
-        bold = any(a <= lo and hi <= b for a, b in marks)
-        out += [replace(run, bold=True) if bold else run for run in _slice(runs, lo, hi)]
-    return out
+class _Body:
+    """A hit's text as runs, with its marks (their union, clipped, in order) and the UTF-16
+    units before each character, so a window's size is arithmetic and only the window is
+    ever cut into runs and marked."""
 
+    def __init__(self, hit: Hit) -> None:
+        self.runs = _Slicer([_from_span(span) for span in parse_inline(hit.text)])
+        self.text = text = self.runs.text
+        self.units = _unit_prefix(text)
+        size = len(text)
+        marks = sorted((max(a, 0), min(b, size)) for a, b in hit.marks if max(a, 0) < min(b, size))
+        # A stretch is bold when some mark covers it, so the union of the marks is what counts.
+        union: list[tuple[int, int]] = []
+        for a, b in marks:
+            if union and a <= union[-1][1]:
+                union[-1] = (union[-1][0], max(b, union[-1][1]))
+            else:
+                union.append((a, b))
+        self.marks = union
+        self.mark_ends = [b for _, b in union]
+        self.focus = hit.marks[0][0] if hit.marks else 0
 
-def _window(runs: _Runs, focus: int, width: int | None) -> _Runs:
-    """About ``width`` characters of the runs around ``focus``, with "…" where cut."""
-    text = _visible(runs)
-    if width is None or len(text) <= width:
-        return runs
-    # The mark sits a third of the way in: readers read on more than they read back.
-    start = max(0, min(focus - width // 3, len(text) - width))
-    end = _rstrip(text, start, start + width)
-    start = min(_lstrip(text, start), end)
-    if start == end:
-        return [_Run(ELLIPSIS)]
-    lead = [_Run(ELLIPSIS)] if start > 0 else []
-    trail = [_Run(ELLIPSIS)] if end < len(text) else []
-    return [*lead, *_slice(runs, start, end), *trail]
+    def span(self, width: int | None) -> tuple[int, int]:
+        """The visible characters shown at this width (start == end: only "…")."""
+        text = self.text
+        if width is None or len(text) <= width:
+            return 0, len(text)
+        # The mark sits a third of the way in: readers read on more than they read back.
+        start = max(0, min(self.focus - width // 3, len(text) - width))
+        end = _rstrip(text, start, start + width)
+        return min(_lstrip(text, start), end), end
+
+    def size(self, width: int | None) -> int:
+        """``_units(self.window(width))``, without building it."""
+        start, end = self.span(width)
+        if start == end and (start, end) != (0, len(self.text)):
+            return utf16_len(ELLIPSIS)
+        dots = (start > 0) + (end < len(self.text))
+        return self.units[end] - self.units[start] + dots * utf16_len(ELLIPSIS)
+
+    def window(self, width: int | None) -> _Runs:
+        """About ``width`` characters around the first mark, marks in bold, "…" where cut."""
+        start, end = self.span(width)
+        if start == end and (start, end) != (0, len(self.text)):
+            return [_Run(ELLIPSIS)]
+        lead = [_Run(ELLIPSIS)] if start > 0 else []
+        trail = [_Run(ELLIPSIS)] if end < len(self.text) else []
+        return [*lead, *self.marked(start, end), *trail]
+
+    def marked(self, start: int, end: int) -> _Runs:
+        """The runs of ``text[start:end]``, bold where a mark covers them."""
+        union = self.marks
+        out: _Runs = []
+        pos = start  # where the current run starts
+        i = bisect_right(self.mark_ends, start)  # the first mark that does not end by start
+        for run in self.runs(start, end):
+            stop_run, cur = pos + len(run.text), pos
+            while cur < stop_run:
+                while i < len(union) and union[i][1] <= cur:
+                    i += 1
+                bold = i < len(union) and union[i][0] <= cur
+                nxt = union[i][1] if bold else union[i][0] if i < len(union) else stop_run
+                stop = min(stop_run, nxt)
+                whole = (cur, stop) == (pos, stop_run)
+                piece = run if whole else replace(run, text=run.text[cur - pos : stop - pos])
+                out.append(replace(piece, bold=True) if bold else piece)
+                cur = stop
+            pos = stop_run
+        return out
 
 
 def _search_runs(page: SearchPage, words: _Words, label: _Label, limit: int | None) -> _Runs:
@@ -440,32 +548,33 @@ def _search_runs(page: SearchPage, words: _Words, label: _Label, limit: int | No
     hits = [
         (
             [_Run(f"{_date_text(hit.date)} #{hit.number}", bold=True), _Run("\n")],
-            _marked(hit),
-            hit.marks[0][0] if hit.marks else 0,
+            _Body(hit),
             _url_runs(_extra_urls(hit.text, hit.urls), label),
         )
         for hit in page.hits
     ]
+    # The page without its windows: the header, and each hit's head, links and separator.
+    frame = _units(header) + sum(utf16_len(_SEP) + _units(h) + _units(ls) for h, _, ls in hits)
 
     def build(width: int | None) -> _Runs:
-        blocks = [
-            [*head, *_window(body, focus, width), *links] for head, body, focus, links in hits
-        ]
-        return _join([header, *blocks])
+        return _join([header, *([*head, *body.window(width), *ls] for head, body, ls in hits)])
 
-    full = build(None)
-    if limit is None or _units(full) <= limit:
-        return full
-    widest = max((len(_visible(body)) for _, body, _, _ in hits), default=0)
-    return _truncate(build(_widest_fit(build, widest, limit)), limit)
+    def fits(width: int | None) -> bool:
+        assert limit is not None
+        return frame + sum(body.size(width) for _, body, _ in hits) <= limit
+
+    if limit is None or fits(None):
+        return build(None)
+    widest = max((len(body.text) for _, body, _ in hits), default=0)
+    return _truncate(build(_widest_fit(fits, widest)), limit)
 
 
-def _widest_fit(build: Callable[[int], _Runs], widest: int, limit: int) -> int:
-    """The largest window width (0..widest) whose page fits ``limit``; 0 if none does."""
+def _widest_fit(fits: Callable[[int], bool], widest: int) -> int:
+    """The largest window width (0..widest) whose page fits; 0 if none does."""
     lo, hi = 0, widest
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _units(build(mid)) <= limit:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1

@@ -50,15 +50,22 @@ def clean(text: str) -> str:
     return "".join(" " if c in "\t\n\r\u3000" else c for c in text if not _invisible(c))
 
 
-_TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|(\S+)')
+_TOKEN = re.compile(r'"(?P<straight>[^"]*)"|“(?P<curly>[^”]*)”|(?P<bare>\S+)')
+# Once no ” follows, a “ cannot close: without this, each “ would read to the end of the
+# text looking for one (quadratic in “). An unclosed " reads to the end once: it is the last.
+_TOKEN_NO_CURLY = re.compile(r'"(?P<straight>[^"]*)"|(?P<bare>\S+)')
 
 
 def split_terms(text: str) -> list[tuple[str, bool]]:
     """Terms separated by spaces; ``"two words"`` is one term. (term, was_quoted)."""
     out: list[tuple[str, bool]] = []
-    for m in _TOKEN.finditer(text):
-        quoted = m.group(3) is None
-        term = m.group(1) if m.group(1) is not None else m.group(2) if quoted else m.group(3)
+    last_close = text.rfind("”")
+    pos = 0
+    while m := (_TOKEN if pos <= last_close else _TOKEN_NO_CURLY).search(text, pos):
+        pos = m.end()
+        groups = m.groupdict()
+        quoted = groups["bare"] is None
+        term = groups["bare"] if not quoted else groups["straight"] or groups.get("curly") or ""
         if term and term.strip():
             out.append((term, quoted))
     return out
