@@ -75,6 +75,10 @@ async def _open_synced(config: Config) -> tuple[Archive, SyncReport]:
     db = await Database.open(config.storage_path)
     try:
         archive = Archive(db)
+        if config.content_source is not None:  # the git working copy: briefbot pull fetches
+            from bot.source.follow import Follower
+
+            return archive, await Follower(config, archive).index()
         return archive, await archive.sync(config.content_dir)
     except BaseException:
         await db.close()
@@ -103,7 +107,9 @@ def _future_issues(issues: Iterable[Issue], config: Config) -> list[Problem]:
 
 
 async def cmd_check(args: argparse.Namespace, config: Config) -> int:
-    root = Path(args.dir) if args.dir else config.content_dir
+    from bot.source.follow import content_root
+
+    root = Path(args.dir) if args.dir else content_root(config)
     archive = read_archive(root)
     problems = sorted(
         [*archive.problems, *_future_issues(archive.issues.values(), config)],
@@ -394,6 +400,13 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
         await store.db.close()
 
 
+async def cmd_pull(args: argparse.Namespace, config: Config) -> int:
+    """Fetch the git source once, index it, print what changed."""
+    from bot.source.pull import pull
+
+    return await pull(config, as_json=args.json)
+
+
 async def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
     from bot.db import chats
 
@@ -546,6 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the issue (default: the newest)")
     p.add_argument("--dry-run", action="store_true", help="only count chats and messages")
     p.set_defaults(handler=cmd_broadcast)
+
+    p = sub.add_parser(
+        "pull",
+        parents=[common],
+        help="fetch the git source (content.source) once and index it",
+        epilog="Example: briefbot pull --json",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=cmd_pull)
 
     p = sub.add_parser(
         "subscribers",

@@ -584,6 +584,9 @@ def format_stats(stats: Stats) -> str:
     lines += by_type or ["  none"]
     deliveries = ", ".join(f"{k} {v}" for k, v in sorted(stats.deliveries.items()))
     lines.append(f"Deliveries: {deliveries or 'none'}")
+    if stats.edits:  # corrections edited in place; refused: Telegram cannot edit them
+        edited = ", ".join(f"{k} {v}" for k, v in sorted(stats.edits.items()))
+        lines.append(f"Corrections: {edited}")
     lines.append("Last runs:")
     lines += [f"  {run.summary()}" for run in stats.runs] or ["  none"]
     return "\n".join(lines)

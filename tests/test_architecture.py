@@ -17,6 +17,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "db": {"bot.core", "bot.errors"},
     "delivery": {"bot.core", "bot.db", "bot.errors", "bot.config", "bot.logs"},
     "ops": {"bot.core", "bot.db", "bot.delivery", "bot.errors", "bot.config", "bot.logs"},
+    "source": {"bot.core", "bot.db", "bot.errors", "bot.config", "bot.logs"},
     "telegram": None,
 }
 FORBIDDEN_EXTERNAL = {
@@ -24,6 +25,7 @@ FORBIDDEN_EXTERNAL = {
     "db": ("telegram", "httpx"),
     "delivery": ("telegram", "httpx"),
     "ops": ("telegram", "httpx"),
+    "source": ("telegram", "httpx"),
 }
 TOP_NO_TELEGRAM = ("replies.py", "config.py", "errors.py", "logs.py", "console.py")
 
@@ -89,6 +91,8 @@ def test_the_edges_that_need_no_telegram_do_not_import_it() -> None:
         ("ops", "from telegram import Bot"),
         ("ops", "from bot.telegram.app import build_application"),
         ("delivery", "from bot.ops.metrics import Metrics"),
+        ("source", "from telegram import Bot"),
+        ("source", "from bot.delivery.engine import DeliveryEngine"),
     ],
 )
 def test_the_rule_catches_a_forbidden_import(layer: str, source: str) -> None:

@@ -154,4 +154,42 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE chats ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
     """,
+    # git source (bot/db/revisions.py owns revisions, bot/db/edits.py owns edits): when each
+    # issue was first seen and last changed, and the corrections of messages already sent.
+    """
+    CREATE TABLE revisions (
+        date         TEXT PRIMARY KEY,      -- ISO date of the issue
+        digest       TEXT NOT NULL,         -- title and items: any change
+        items_digest TEXT NOT NULL,         -- items only: same items, new date = a move
+        revision     INTEGER NOT NULL,      -- 1, +1 on every change
+        first_seen   REAL NOT NULL,         -- unix seconds
+        changed_at   REAL NOT NULL,
+        blocked      TEXT NOT NULL DEFAULT '',  -- why it is not ready ('' once settled)
+        quiet        INTEGER NOT NULL DEFAULT 0, -- only chats without a cursor get it
+        moved_from   TEXT,                  -- its messages were sent under this date
+        corrected    INTEGER NOT NULL DEFAULT 0, -- revision corrections were planned for
+        gone_at      REAL                   -- removed upstream
+    );
+    -- One row per edit of a sent message, per revision of its issue: exactly once.
+    CREATE TABLE edits (
+        id         INTEGER PRIMARY KEY,
+        chat_id    INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        issue      TEXT NOT NULL,           -- the date the message was sent under
+        part       INTEGER NOT NULL,
+        revision   INTEGER NOT NULL,
+        base_id    INTEGER NOT NULL REFERENCES texts(id),  -- the render, without the mark
+        text_id    INTEGER NOT NULL REFERENCES texts(id),  -- what the message shows after
+        status     TEXT NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'done', 'failed', 'refused')),
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_at    REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        done_at    REAL,
+        UNIQUE (chat_id, message_id, revision)
+    );
+    CREATE INDEX edits_pending ON edits(status) WHERE status = 'pending';
+    CREATE INDEX edits_message ON edits(chat_id, message_id);
+    """,
 ]

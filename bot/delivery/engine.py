@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Delivery
 from bot.core.pacing import Limits
-from bot.db import chats, outbox
+from bot.db import chats, edits, outbox
 from bot.db.archive import Archive
 from bot.db.database import Database
 from bot.db.outbox import BroadcastReport, Trigger
+from bot.delivery import corrections
 from bot.delivery.observer import NO_OBSERVER, DeliveryObserver
 from bot.delivery.planner import DeliveryError, Plan, Planner
 from bot.delivery.sender import ReportCallback, Sender
@@ -38,6 +39,7 @@ class Stats:
     chats: dict[tuple[str, str], int]  # (type, status) -> chats
     deliveries: dict[str, int]  # outbox status -> messages
     runs: list[BroadcastReport]  # newest first
+    edits: dict[str, int] = field(default_factory=dict)  # corrections by status
 
 
 class DeliveryEngine:
@@ -56,6 +58,7 @@ class DeliveryEngine:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         observer: DeliveryObserver = NO_OBSERVER,
+        settle_seconds: float | None = None,
     ) -> None:
         self.archive = archive
         self.db = archive.db
@@ -76,6 +79,7 @@ class DeliveryEngine:
             notify=self.sender.notify,
             closed=lambda bid: self.sender.check_finished([bid]),
             clock=clock,
+            settle_seconds=settle_seconds,
         )
 
     # -- sending ---------------------------------------------------------------------------
@@ -102,7 +106,13 @@ class DeliveryEngine:
     # -- planning --------------------------------------------------------------------------
 
     async def tick(self, now: dt.datetime | None = None) -> int | None:
-        return await self.planner.tick(now)
+        bid = await self.planner.tick(now)
+        settle = self.planner.settle_seconds
+        if settle is not None:  # following a git source: settled corrections go out too
+            when = (now or self.planner.clock()).timestamp()
+            if await corrections.plan(self.archive, when, settle):
+                self.sender.notify()
+        return bid
 
     async def broadcast_now(
         self, date: dt.date | None = None, trigger: Trigger = "admin", *, dry_run: bool = False
@@ -146,4 +156,9 @@ async def stats(db: Database, runs: int = 5) -> Stats:
     """For /stats: chats by type and status, deliveries by status, the last runs."""
     ids = await outbox.recent_broadcasts(db, runs)
     reports = [r for bid in ids if (r := await outbox.report(db, bid)) is not None]
-    return Stats(await chats.counts(db), await outbox.status_counts(db), reports)
+    return Stats(
+        await chats.counts(db),
+        await outbox.status_counts(db),
+        reports,
+        await edits.status_counts(db),
+    )

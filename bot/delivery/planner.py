@@ -20,7 +20,7 @@ from bot.core.dates import DateRange
 from bot.core.model import Issue
 from bot.core.render import issue_messages
 from bot.core.search import Query, QueryError, parse_query
-from bot.db import chats, outbox
+from bot.db import chats, outbox, revisions
 from bot.db.archive import Archive
 from bot.db.database import FIRST_ID
 from bot.db.outbox import CHUNK, Broadcast, Trigger
@@ -81,8 +81,11 @@ class Planner:
         notify: Callable[[], None],
         closed: Callable[[int], object],
         clock: Callable[[], dt.datetime],
+        settle_seconds: float | None = None,
     ) -> None:
         self.archive = archive
+        # Set when following a git source: only settled issues go out (bot/db/revisions).
+        self.settle_seconds = settle_seconds
         self.db = archive.db
         self.config = config
         self._notify = notify  # rows were queued: the sender should look now
@@ -116,6 +119,17 @@ class Planner:
                 return None
             limit = horizon(now, self.config.tz)
             available = await self.archive.issue_dates(end=limit)
+            quiet: frozenset[dt.date] = frozenset()
+            arrival: str | None = None  # the on-arrival slot: when the newest became ready
+            if self.settle_seconds is not None:
+                ready = await revisions.deliverable(
+                    self.db, available, now.timestamp(), self.settle_seconds
+                )
+                available, quiet = ready.ready, ready.quiet
+                if ready.ready_at is not None:
+                    arrival = schedule.slot_key(dt.datetime.fromtimestamp(ready.ready_at, dt.UTC))
+            # Archive, back-fill and moved issues: only for chats that never got one.
+            loud = [d for d in available if d not in quiet] if quiet else available
             await chats.repair_cursors(self.db, limit)
             batch = Broadcast(self.db, "schedule", None)
             parts = _Parts(self.archive)
@@ -124,7 +138,9 @@ class Planner:
                     self.config.times, schedule.parse_hhmm(own) if own else None
                 )
                 slot = schedule.slot_key(schedule.latest_slot(now, times, self.config.tz))
-                await self._enqueue_due(batch, parts, own, slot, available)
+                if own is None and self.config.on_arrival and arrival:
+                    slot = arrival  # handled once per newly ready issue
+                await self._enqueue_due(batch, parts, own, slot, available, loud)
             return await self._close(batch)
 
     async def _enqueue_due(
@@ -134,6 +150,7 @@ class Planner:
         own: str | None,
         slot: str,
         available: list[dt.date],
+        loud: list[dt.date],
     ) -> None:
         cursor = FIRST_ID
         while True:
@@ -144,7 +161,9 @@ class Planner:
                 rows, cursors = [], []
                 for chat_id, lang, last in page:
                     last_issue = dt.date.fromisoformat(last) if last else None
-                    dates = schedule.issues_to_send(available, last_issue, self.config.max_backlog)
+                    dates = schedule.issues_to_send(
+                        loud if last_issue else available, last_issue, self.config.max_backlog
+                    )
                     for date in dates:
                         for part, tid in enumerate(await parts.text_ids(date, lang or "zh")):
                             rows.append((date.isoformat(), chat_id, part, tid))

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from bot.core.pacing import Bucket, Lane, Lanes, Limits, Pending
-from bot.db import outbox
+from bot.db import edits, outbox
 from bot.db.database import Database
 from bot.db.outbox import BroadcastReport, Outcome
 from bot.delivery import audience
@@ -234,6 +234,10 @@ class Sender:
         rows = await outbox.pending_window(self.db, limit)
         self._exhausted = len(rows) < limit
         horizon = 2**63 if self._exhausted else rows[-1][0]
+        # Corrections (bot.db.edits) share the lanes and limits; their ids are negative.
+        corrections = await edits.pending_window(self.db, self._window)
+        self._exhausted = self._exhausted and len(corrections) < self._window
+        rows += corrections
         now = time.monotonic()
         self._lanes.drop_stale({r[0] for r in rows}, horizon, now)
         for rid, chat_id, text_id, attempts, next_at, bid, kind, *quiet in rows:
@@ -250,9 +254,14 @@ class Sender:
         try:
             try:
                 html = await self._text(row.text_id)
-                message_id = await self.transport.send_html(
-                    row.chat_id, html, paid=self.limits.paid, silent=row.silent
-                )
+                message_id: int | None = None
+                if row.id < 0:  # a correction: the message is edited in place
+                    edited = await edits.message_id(self.db, -row.id)
+                    await self.transport.edit_html(row.chat_id, edited, html)
+                else:
+                    message_id = await self.transport.send_html(
+                        row.chat_id, html, paid=self.limits.paid, silent=row.silent
+                    )
             except Exception as err:
                 await self._failed(lane, row, err)
             else:
@@ -361,7 +370,9 @@ class Sender:
             if not outcomes:
                 return
             try:
-                await outbox.record(self.db, outcomes)
+                async with self.db.transaction():  # sends and edits: one commit
+                    await outbox.record(self.db, [o for o in outcomes if o.row_id > 0])
+                    await edits.record(self.db, [o for o in outcomes if o.row_id < 0])
             except Exception as err:
                 if not self._unrecorded:  # one line per outage, not one per retry
                     log.warning(

@@ -33,6 +33,7 @@ from bot.db.sync import SyncReport
 from bot.delivery.engine import BroadcastReport, DeliveryEngine, limits_for
 from bot.delivery.observer import NO_OBSERVER
 from bot.ops.service import Ops
+from bot.source.follow import Follower, Notify
 from bot.telegram import handlers as h
 from bot.telegram import ops as telegram_ops
 from bot.telegram.channels import sync_channels
@@ -62,6 +63,27 @@ def log_sync(report: SyncReport) -> None:
     )
 
 
+def admin_notifier(app: App, admins: tuple[int, ...]) -> Notify:
+    async def notify(text: str) -> None:
+        for admin in admins:
+            try:
+                await app.bot.send_message(admin, text, parse_mode=None)
+            except Exception:  # an unreachable admin must not stop anything
+                log.warning("could not tell admin %s: %s", admin, text)
+
+    return notify
+
+
+async def first_index(app: App, config: Config, archive: Archive) -> SyncReport:
+    """At start: the content folder, or the git working copy as the last fetch left it
+    (the first fetch runs in the background at once: a slow remote never delays start)."""
+    if config.content_source is None:
+        return await archive.sync(config.content_dir)
+    notify = admin_notifier(app, config.telegram.admins)
+    follower = services_of(app).source = Follower(config, archive, notify=notify)
+    return await follower.index()
+
+
 def services_of(app: App) -> h.Services:
     services = app.bot_data.services
     if services is None:
@@ -80,7 +102,12 @@ async def set_commands(app: App) -> None:
 async def reload_content(context: h.Context) -> None:
     """Pick up new or changed content files without a restart."""
     s = h.svc(context)
-    report = await s.archive.sync(s.config.content_dir)
+    if s.source is not None:  # a git source: fetch (in a thread), index, record revisions
+        report = (await s.source.poll()).report
+        if report is None:
+            return  # the fetch failed: the last good content is served
+    else:
+        report = await s.archive.sync(s.config.content_dir)
     if report.changed:
         log_sync(report)
         if s.engine and report.added:
@@ -104,6 +131,8 @@ class Delivery:
             config.delivery,
             limits=limits,
             on_report=self.report,
+            # Following a git source: only settled issues and corrections go out.
+            settle_seconds=config.settle_seconds if config.content_source else None,
             observer=services.ops.metrics if services.ops else NO_OBSERVER,
         )
 
@@ -162,13 +191,15 @@ def build_application(
             sending=lambda: services.engine is not None and services.engine.sending,
         )
         archive.on_search = ops.metrics.searched
-        log_sync(await archive.sync(config.content_dir))
+        log_sync(await first_index(app, config, archive))
         await set_commands(app)
-        if config.reload_seconds and app.job_queue:
+        source = config.content_source
+        every = source.poll_seconds if source else config.reload_seconds
+        if every and app.job_queue:
             app.job_queue.run_repeating(
                 reload_content,
-                interval=config.reload_seconds,
-                first=config.reload_seconds,
+                interval=every,
+                first=0.1 if source else every,  # fetch now, in the background
                 name="reload-content",
             )
         started = Delivery(app, config, token)

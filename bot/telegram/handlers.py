@@ -42,6 +42,7 @@ from bot.delivery.engine import DeliveryEngine
 from bot.logs import redact
 from bot.ops.service import Ops
 from bot.replies import ChannelFacts, Ctx, Reply
+from bot.source.follow import Follower
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Services:
     throttle: Throttle
     engine: DeliveryEngine | None = None
     triage: ErrorTriage = field(default_factory=lambda: ErrorTriage())
+    source: Follower | None = None  # the git source (content.source), its health for ops
     ops: Ops | None = None  # health, metrics, alerts (bot/ops), set in post_init
 
 
