@@ -403,27 +403,11 @@ class _Sync:
             )
 
     async def _write_issues(self, puts: Sequence[tuple[Issue, str]]) -> None:
+        # Rows are built in a worker thread: the event loop (the bot) stays responsive.
+        issues, items, uni, bi = await asyncio.to_thread(_rows, puts)
         await self.db.executemany(
-            "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)",
-            [(i.key, i.title, i.file, i.line, digest) for i, digest in puts],
+            "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)", issues
         )
-        items = []
-        uni = []
-        bi = []
-        # Oldest issue first and, within one, the last item first: ids ascend, as FTS5
-        # appends fastest (item ids descend within an issue).
-        for issue, _ in puts:
-            key = issue.key
-            base = item_id(issue.date, 0)
-            for pos in range(min(len(issue.items), POSITIONS) - 1, -1, -1):
-                item = issue.items[pos]
-                rid = base - pos
-                plain = visible_text(item.text)
-                urls = json.dumps(list(item.urls)) if item.urls else "[]"
-                items.append((rid, key, pos, item.number, item.text, plain, urls, item.line))
-                u, b = index_columns(plain)
-                uni.append((rid, u))
-                bi.append((rid, b))
         await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
         del items
         await self.db.executemany("INSERT INTO items_uni(rowid, u) VALUES (?, ?)", uni)
@@ -454,6 +438,32 @@ class _Writes:
     delete: list[dt.date] = field(default_factory=list)
     puts: list[tuple[Issue, str]] = field(default_factory=list)  # (issue, digest), by date
     moved: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+Row = tuple[Any, ...]
+
+
+def _rows(puts: Sequence[tuple[Issue, str]]) -> tuple[list[Row], list[Row], list[Row], list[Row]]:
+    """The rows of a batch of issues for ``issues``, ``items`` and the two gram tables.
+    Oldest issue first and, within one, the last item first: ids ascend, as FTS5 appends
+    fastest (item ids descend within an issue)."""
+    issues = [(i.key, i.title, i.file, i.line, digest) for i, digest in puts]
+    items: list[Row] = []
+    uni: list[Row] = []
+    bi: list[Row] = []
+    for issue, _ in puts:
+        key = issue.key
+        base = item_id(issue.date, 0)
+        for pos in range(min(len(issue.items), POSITIONS) - 1, -1, -1):
+            item = issue.items[pos]
+            rid = base - pos
+            plain = visible_text(item.text)
+            urls = json.dumps(list(item.urls)) if item.urls else "[]"
+            items.append((rid, key, pos, item.number, item.text, plain, urls, item.line))
+            u, b = index_columns(plain)
+            uni.append((rid, u))
+            bi.append((rid, b))
+    return issues, items, uni, bi
 
 
 def _file_row(s: _FileState) -> tuple[Any, ...]:
