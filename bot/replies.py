@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bot.config import Delivery
 from bot.core import buttons
 from bot.core.buttons import FindPage, OpenIssue, OpenMonth
-from bot.core.dates import DateError
+from bot.core.dates import DateError, month_end
 from bot.core.i18n import t
 from bot.core.markdown import visible_text
 from bot.core.model import Issue, Item
@@ -281,9 +281,7 @@ async def trend(ctx: Ctx, arg: str) -> Reply:
 
 
 def _month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
-    start = dt.date(year, month, 1)
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return start, nxt - dt.timedelta(days=1)
+    return dt.date(year, month, 1), month_end(year, month)
 
 
 async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
@@ -296,8 +294,7 @@ async def month_list(ctx: Ctx, arg: str, edit: bool = False) -> Reply:
         year, month = last.year, last.month
     else:
         m = _MONTH.match(arg)
-        # Year 9999 is the last one dates can hold; its December has no "next month".
-        if not m or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[1]) < 9999:
+        if not m or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[1]) <= 9999:
             return Reply((escape(t(ctx.lang, "list_usage")),), edit=edit)
         year, month = int(m[1]), int(m[2])
     start, end = _month_bounds(year, month)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.dates import month_day, parse_date
-from bot.core.model import Hit, Issue, Item, Problem, SearchPage, Severity
+from bot.core.model import MAX_ITEMS_PER_ISSUE, Hit, Issue, Item, Problem, SearchPage, Severity
 from bot.core.search import Match, Query, fts_match, mark_ranges, parse_query
 from bot.core.trend import CountRow
 from bot.db.database import Database
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # Item ids are yyyymmdd * POSITIONS + (POSITIONS - 1 - position): descending id order is
 # newest issue first and, within an issue, archive order; the order search pages in.
 POSITIONS = 10_000
+# The parser reports and leaves out items past MAX_ITEMS_PER_ISSUE, so every item it keeps
+# has a position, and check and index count the same items.
+assert MAX_ITEMS_PER_ISSUE <= POSITIONS
 WRITE_CHUNK = 500  # issues per batch of inserts during a sync (bounds memory)
 
 # An exact total is the costly part of a search (FTS5 checks the positions of every bigram
