@@ -452,3 +452,21 @@ def test_damaged_pages_get_one_line_and_index_rebuild_repairs_keeping_subscriber
     assert main(["show", "2025-02-14", "--config", config]) == 0
     assert "2025" in capsys.readouterr().out
     assert (tmp_path / "d.sqlite3.damaged").exists()
+
+
+# -- 11. a linked folder is indexed, not silently skipped ---------------------------------
+
+
+async def test_a_symlinked_subdirectory_is_indexed_and_a_loop_is_harmless(
+    tmp_path: Path, content: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere" / "2025"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "newsflash-202502.md").write_text(
+        (BUNDLED / MONTH).read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    os.symlink(elsewhere, content / "2025")
+    os.symlink(content, content / "2025-loop")  # a link back up the tree
+    async with await Archive.open(tmp_path / "s.sqlite3") as archive:
+        report = await archive.sync(content)
+    assert report.issues == 3

@@ -15,6 +15,7 @@ space), and the limits in ``bot.core.model`` bound what one item and one issue c
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -311,8 +312,20 @@ def resolve(decls: Iterable[Decl]) -> tuple[dict[dt.date, Decl], list[Problem]]:
 
 
 def content_files(root: Path) -> list[Path]:
-    """Every ``*.md`` under the content directory, in a stable order."""
-    return sorted(p for p in root.rglob("*.md") if p.is_file())
+    """Every ``*.md`` under the content directory, in a stable order. Linked folders are
+    followed (someone linked them in on purpose; ``rglob`` skips them without a word),
+    each real folder once, so a link back up the tree is no loop."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / f for f in files if f.endswith(".md")]
+    return sorted(p for p in found if p.is_file())
 
 
 def display_name(path: Path) -> str:
