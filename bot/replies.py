@@ -19,7 +19,7 @@ from bot.config import Delivery
 from bot.core import buttons
 from bot.core.buttons import FindPage, OpenIssue, OpenMonth
 from bot.core.dates import DateError, month_end
-from bot.core.i18n import t
+from bot.core.i18n import query_problem, t
 from bot.core.markdown import visible_text
 from bot.core.model import Issue, Item
 from bot.core.render import escape, issue_messages, item_html, search_page_html
@@ -175,7 +175,7 @@ async def find(ctx: Ctx, query: str, offset: int = 0, edit: bool = False) -> Rep
     try:
         parsed = parse_query(query)
     except QueryError as err:
-        return Reply((escape(t(ctx.lang, "bad_query", error=str(err))),), edit=edit)
+        return Reply((escape(t(ctx.lang, "bad_query", error=query_problem(ctx.lang, err))),), edit=edit)
     page = await ctx.archive.search(parsed, offset=offset, limit=FIND_PAGE)
     if page.total == 0:
         return Reply((escape(t(ctx.lang, "find_none", query=query.strip()[:100])),), edit=edit)
@@ -220,7 +220,7 @@ async def trend_of(ctx: Ctx, arg: str) -> Trend | Reply:
     try:
         query = parse_query(arg)
     except QueryError as err:
-        return ctx.say("bad_query", error=str(err))
+        return ctx.say("bad_query", error=query_problem(ctx.lang, err))
     if not query.terms:
         return ctx.say("trend_usage", limit=MAX_SERIES)
     if len(query.terms) > MAX_SERIES:
@@ -491,7 +491,7 @@ async def watch(ctx: Ctx, arg: str) -> Reply:
     except chats.WatchLimitError:
         return ctx.say("watch_limit", limit=chats.MAX_WATCHES)
     except QueryError as err:
-        return ctx.say("bad_query", error=str(err))
+        return ctx.say("bad_query", error=query_problem(ctx.lang, err))
     return ctx.say("watch_added" if added else "watch_exists", terms=chats.normalize_terms(terms))
 
 

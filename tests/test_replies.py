@@ -264,3 +264,14 @@ async def test_stats_from_the_local_database(archive: Archive) -> None:
 async def test_broadcast_without_an_engine_needs_telegram(archive: Archive) -> None:
     reply = await replies.broadcast(ctx(archive, "en", is_admin=True), "", None)
     assert "needs Telegram" in text(reply)
+
+
+@pytest.mark.parametrize(
+    "query", ["a b c d e f g h i j k l m n o p q r s t u v", "小米 2024 2025", "小米 2025-13", "x" * 300]
+)
+async def test_query_problems_are_told_in_the_chats_language(archive: Archive, query: str) -> None:
+    zh = text(await replies.find(ctx(archive, "zh"), query))
+    en = text(await replies.find(ctx(archive, "en"), query))
+    assert "搜索有问题" in zh and not any(w in zh for w in ("the ", "query", "term", "filter"))
+    assert en.startswith("Cannot search for that") and "查询" not in en
+    assert "搜索有问题" in text(await replies.watch(ctx(archive, "zh"), query))

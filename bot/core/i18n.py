@@ -25,6 +25,13 @@ _TEXTS: dict[str, dict[str, str]] = {
         "find_usage": "用法：/find 小米\n多个词用空格分开（都要出现），可加日期：/find 芯片 2025-02",
         "find_none": "没有找到“{query}”。试试更短的词，或者去掉日期。",
         "bad_query": "搜索有问题：{error}",
+        "query_empty": "没有要找的词，例如：/find 小米",
+        "query_too_long": "查询太长（{n} 个字符，最多 {max} 个）",
+        "query_term_too_long": "有个词太长（{n} 个字符，最多 {max} 个）",
+        "query_too_many": "词太多（{n} 个，最多 {max} 个）",
+        "query_filters": "只能有一个日期条件（2025、2025-02 或 2024-11..2025-01）",
+        "query_bad_filter": "看不懂日期条件“{term}”，可以写 2025、2025-02 或 2024-11..2025-01",
+        "query_invalid": "看不懂这个查询",
         "list_usage": "用法：/list 2025-02（不写月份就是最新一个月）",
         "list_empty": "{month} 没有快讯。",
         "list_header": "📅 <b>{month}</b> 共 {count} 期，点一下打开：",
@@ -116,6 +123,13 @@ _TEXTS: dict[str, dict[str, str]] = {
         "find_usage": "Usage: /find xiaomi\nSeparate words with spaces (all must appear); add a date: /find AI 2025-02",
         "find_none": "Nothing found for “{query}”. Try a shorter word, or drop the date.",
         "bad_query": "Cannot search for that: {error}",
+        "query_empty": "nothing to look for; for example /find xiaomi",
+        "query_too_long": "the query is too long ({n} characters, at most {max})",
+        "query_term_too_long": "a term is too long ({n} characters, at most {max})",
+        "query_too_many": "too many terms ({n}, at most {max})",
+        "query_filters": "give at most one date filter (2025, 2025-02 or 2024-11..2025-01)",
+        "query_bad_filter": "cannot read the date filter '{term}'; write 2025, 2025-02 or 2024-11..2025-01",
+        "query_invalid": "cannot read this query",
         "list_usage": "Usage: /list 2025-02 (no month: the latest one)",
         "list_empty": "No briefs in {month}.",
         "list_header": "📅 <b>{month}</b>: {count} issues; tap one to open it:",
@@ -234,3 +248,13 @@ def lang_of(language_code: str | None) -> str:
 def t(lang: str, key: str, **values: object) -> str:
     table = _TEXTS.get(lang, _TEXTS["zh"])
     return table[key].format(**values) if values else table[key]
+
+
+def query_problem(lang: str, err: object) -> str:
+    """A QueryError in the chat's language (its ``key`` names the text)."""
+    key = getattr(err, "key", "invalid")
+    values = getattr(err, "values", {})
+    try:
+        return t(lang, f"query_{key}", **values)
+    except (KeyError, IndexError):
+        return t(lang, "query_invalid")

@@ -23,7 +23,14 @@ MAX_TERM_CHARS = 64
 
 
 class QueryError(ValueError):
-    """A query that cannot be run; the message says what to change."""
+    """A query that cannot be run; the message says what to change (in English, for the
+    CLI). ``key`` and ``values`` name the same text in bot.core.i18n (``query_<key>``), so a
+    chat reads it in its own language."""
+
+    def __init__(self, message: str, key: str = "invalid", **values: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,13 @@ def parse_query(text: str) -> Query:
     """Terms (all must appear) and an optional date filter: 2025, 2025-02, 2024-11..2025-01."""
     cleaned = clean(text).strip()
     if not cleaned:
-        raise QueryError("the query is empty: give a word to look for, for example 小米")
+        raise QueryError("the query is empty: give a word to look for, for example 小米", "empty")
     if len(cleaned) > MAX_QUERY_CHARS:
         raise QueryError(
-            f"the query is too long ({len(cleaned)} characters, at most {MAX_QUERY_CHARS})"
+            f"the query is too long ({len(cleaned)} characters, at most {MAX_QUERY_CHARS})",
+            "too_long",
+            n=len(cleaned),
+            max=MAX_QUERY_CHARS,
         )
     terms: list[str] = []
     period: DateRange | None = None
@@ -86,18 +96,28 @@ def parse_query(text: str) -> Query:
         found = None if quoted else _period_or_error(term)
         if found is not None:
             if period is not None:
-                raise QueryError("give at most one date filter (2025, 2025-02 or 2024-11..2025-01)")
+                raise QueryError(
+                    "give at most one date filter (2025, 2025-02 or 2024-11..2025-01)", "filters"
+                )
             period = found
             continue
         if len(term) > MAX_TERM_CHARS:
             raise QueryError(
-                f"a term is too long ({len(term)} characters, at most {MAX_TERM_CHARS})"
+                f"a term is too long ({len(term)} characters, at most {MAX_TERM_CHARS})",
+                "term_too_long",
+                n=len(term),
+                max=MAX_TERM_CHARS,
             )
         terms.append(fold(term))
     if len(terms) > MAX_TERMS:
-        raise QueryError(f"too many terms ({len(terms)}, at most {MAX_TERMS})")
+        raise QueryError(
+            f"too many terms ({len(terms)}, at most {MAX_TERMS})",
+            "too_many",
+            n=len(terms),
+            max=MAX_TERMS,
+        )
     if not terms and period is None:
-        raise QueryError("the query is empty: give a word to look for, for example 小米")
+        raise QueryError("the query is empty: give a word to look for, for example 小米", "empty")
     return Query(tuple(dict.fromkeys(terms)), period)
 
 
@@ -105,7 +125,9 @@ def _period_or_error(term: str) -> DateRange | None:
     try:
         return parse_period(term)
     except ValueError as err:
-        raise QueryError(f"bad date filter '{term}': {err}") from None
+        raise QueryError(
+            f"bad date filter '{term[:100]}': {err}", "bad_filter", term=term[:100]
+        ) from None
 
 
 _HEX: dict[str, str] = {}
