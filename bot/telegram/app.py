@@ -104,6 +104,8 @@ async def reload_content(context: h.Context) -> None:
     s = h.svc(context)
     if s.source is not None:  # a git source: fetch (in a thread), index, record revisions
         report = (await s.source.poll()).report
+        if s.engine is not None:  # what settled since the last poll goes out now
+            await s.engine.tick()
         if report is None:
             return  # the fetch failed: the last good content is served
     else:

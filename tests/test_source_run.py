@@ -1,0 +1,71 @@
+"""`briefbot run` following a git upstream, as a process against the fake Bot API server,
+replaying commits: the archive (not broadcast), a stub (nothing goes out), the finished issue (delivered once, on arrival, after it settles), a correction
+(edited in place, not re-sent). No credentials in any log line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakebot import FakeBotAPI, fake_bot_api
+
+from .gitrepo import Upstream, issue, month
+from .test_run import TOKEN, start, stop, wait_for
+
+USER = 7001
+FEB = "docs/2025/newsflash-202502.md"
+MAR = "docs/2025/newsflash-202503.md"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotAPI]:
+    with fake_bot_api(token=TOKEN, rate_limits=False) as server:
+        yield server
+
+
+def issue_messages_to(api: FakeBotAPI, chat: int) -> list[int]:
+    return [
+        m.message_id
+        for m in api.messages_to(chat)
+        if m.method == "sendMessage" and m.message_id and "💡" in m.text
+    ]
+
+
+def test_run_follows_the_upstream_settles_and_corrects(tmp_path: Path, api: FakeBotAPI) -> None:
+    up = Upstream(tmp_path / "up.git")
+    up.push({FEB: month(issue("2025.02.27", "二月二十七"), issue("2025.02.28", "二月最后一期"))})
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"content:\n  dir: {tmp_path}\n  settle_seconds: 1\n"
+        f"  source:\n    git: file://{up.path}\n    path: docs\n    poll_seconds: 1\n"
+        f"storage:\n  path: {tmp_path / 'data' / 'bot.sqlite3'}\n"
+        f"telegram:\n  api_base_url: {api.url}\n"
+        "delivery:\n  on_arrival: true\n",
+        encoding="utf-8",
+    )
+    proc = start(config)
+    try:
+        api.push_message(USER, "/start")
+        wait_for(lambda: bool(api.messages_to(USER)))  # the welcome
+        up.push({MAR: month(issue("2025.03.01", "三月第一条", ""))})  # being written
+        time.sleep(2.5)  # settled, but item 2 has no text: nothing goes out
+        # (and the archive is not news: a new chat waits for its first issue)
+        assert issue_messages_to(api, USER) == []
+
+        up.push({MAR: month(issue("2025.03.01", "三月第一条", "三月第二条"))})
+        wait_for(lambda: len(issue_messages_to(api, USER)) == 1)
+        first = issue_messages_to(api, USER)[-1]
+        assert "三月第二条" in (api.message(USER, first) or {})["text"]
+
+        up.push({MAR: month(issue("2025.03.01", "三月第一条", "三月第二条（更正）"))})
+        wait_for(lambda: "更正" in (api.message(USER, first) or {}).get("text", ""))
+        assert (api.message(USER, first) or {})["text"].endswith("✏️ 已更正")
+        time.sleep(1.0)
+        assert len(issue_messages_to(api, USER)) == 1  # edited in place, never re-sent
+    finally:
+        code, output = stop(proc)
+    assert code == 0, output[-2000:]
+    assert TOKEN not in output and "Traceback" not in output
