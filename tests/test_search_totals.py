@@ -90,3 +90,16 @@ async def test_the_cache_is_bounded(
     for n in range(TOTALS_CACHED + 50):
         await store.search(f"芯片 2000-01..{2025 + n}-12")  # a hit each: cached
     assert len(store._totals) == TOTALS_CACHED
+
+
+async def test_a_sync_that_changes_nothing_keeps_the_totals(
+    store: Archive, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    write("newsflash-202502.md", month("人工智能芯片"))
+    await store.sync(content)
+    assert (await store.search("人工智能")).total == 1
+    report = await store.sync(content)  # nothing changed: nothing written, no commit
+    assert not report.changed
+    statements = await traced(store)
+    assert (await store.search("人工智能")).total == 1
+    assert not any("count(*)" in s for s in statements), statements

@@ -144,6 +144,8 @@ class _Sync:
         self.report = SyncReport()
         self.db_issues: dict[dt.date, tuple[str, int, str]] = {}
         self.in_tx = False
+        self._bulk = False
+        self._stored_rows: dict[str, tuple[Any, ...]] = {}  # `files` rows as read
         # Dates written while streaming: date -> (file, line) of the copy written.
         self.streamed: dict[dt.date, tuple[str, int]] = {}
         self._claimed: set[dt.date] = set()
@@ -173,23 +175,25 @@ class _Sync:
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return await fetch(self.db, sql, params)
 
-    async def _begin(self) -> None:
-        """The sync's one transaction, begun at its first write (a sync with nothing to
-        change holds the write lock only to refresh ``files``)."""
-        if self.in_tx:
-            return
-        await self.db.execute("BEGIN IMMEDIATE")
-        self.in_tx = True
+    async def _begin(self, bulk: bool = False) -> None:
+        """The sync's one transaction, begun at its first write; ``bulk``: many rows follow
+        (a streamed build), so FTS5 gets a big buffer for this transaction."""
+        if not self.in_tx:
+            await self.db.execute("BEGIN IMMEDIATE")
+            self.in_tx = True
+        if bulk and not self._bulk:
+            self._bulk = True
+            await self._fts_hash(FTS_HASH_BYTES)
+
+    async def _fts_hash(self, size: int) -> None:
         for table in _FTS_TABLES:
             await self.db.execute(
-                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)", [FTS_HASH_BYTES]
+                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)", [size]
             )
 
     async def _commit(self) -> None:
-        for table in _FTS_TABLES:  # back to the default for the next, small syncs
-            await self.db.execute(
-                f"INSERT INTO {table}({table}, rank) VALUES ('hashsize', ?)", [FTS_HASH_DEFAULT]
-            )
+        if self._bulk:
+            await self._fts_hash(FTS_HASH_DEFAULT)  # back to the default for small syncs
         await self.db.execute("COMMIT")
         self.in_tx = False
 
@@ -199,9 +203,11 @@ class _Sync:
 
     async def _stored_files(self) -> dict[str, _FileState]:
         out = {}
-        for rel, size, mtime, sha, decls, problems in await self._all(
+        for row in await self._all(
             "SELECT path, size, mtime_ns, sha256, decls, problems FROM files"
         ):
+            self._stored_rows[row[0]] = tuple(row)
+            rel, size, mtime, sha, decls, problems = row
             name = str(self.root / rel)
             state = _FileState(rel, name, size, mtime, sha)
             state.decls = [
@@ -279,7 +285,7 @@ class _Sync:
     async def _flush(self) -> None:
         if not self._pending:
             return
-        await self._begin()
+        await self._begin(bulk=self._pending_items >= STREAM_ITEMS)
         puts = sorted(self._pending, key=lambda p: p[0].date)
         self._pending, self._pending_items = [], 0
         await self._write_issues(puts)
@@ -362,16 +368,18 @@ class _Sync:
         for date, issue in sorted(winners.items()):
             if issue is not None:
                 self._plan_issue(batch, issue, db_issues.get(date))
-        await self._begin()
+        # Only the `files` rows that changed: a sync that changes nothing writes nothing,
+        # so it does not commit, and readers' cached search totals stay valid.
+        rows = [r for s in states.values() if (r := _file_row(s)) != self._stored_rows.get(s.rel)]
+        if not (self.in_tx or batch.delete or batch.puts or batch.moved or removed_files or rows):
+            return
+        await self._begin(bulk=len(batch.puts) > WRITE_CHUNK)
         await self._apply(batch)
         await self.db.execute(
             f"DELETE FROM files WHERE path IN ({','.join('?' * len(removed_files))})",
             removed_files,
         )
-        await self.db.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-            [_file_row(s) for s in states.values()],
-        )
+        await self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
         await self._commit()
 
     def _plan_issue(
