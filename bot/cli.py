@@ -350,13 +350,16 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     """Post an issue now to every active chat lacking it, as the admin /broadcast does."""
     from bot.db import outbox
     from bot.delivery.engine import DeliveryEngine, DeliveryError, limits_for
-    from bot.telegram.transport import PtbTransport, make_bot
+    from bot.telegram.fastsend import FastTransport
+    from bot.telegram.transport import make_bot
 
     token = "" if args.dry_run else config.token()
     store, _ = await _open_synced(config)
     limits = limits_for(config.delivery)
-    bot = make_bot(config, token or "0:dry-run", pool=limits.in_flight + 4)
-    engine = DeliveryEngine(store, PtbTransport(bot), config.delivery, limits=limits)
+    bot = make_bot(config, token or "0:dry-run", pool=2)  # the token check (getMe)
+    api = f"{config.telegram.api_base_url}/bot"
+    transport = FastTransport(token or "0:dry-run", base_url=api, pool=limits.in_flight + 4)
+    engine = DeliveryEngine(store, transport, config.delivery, limits=limits)
     try:
         if not args.dry_run:
             await _check_token(bot)  # before anything is queued: a rejected token queues nothing
@@ -396,6 +399,7 @@ async def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
                 print(report.summary())
         return EXIT_OK if all(r and not r.failed for r in reports) else EXIT_FAIL
     finally:
+        await transport.close()
         await bot.shutdown()
         await store.db.close()
 

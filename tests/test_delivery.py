@@ -25,6 +25,8 @@ from bot.db.archive import Archive
 from bot.db.chats import ChatInfo, Status
 from bot.delivery import audience
 from bot.delivery.engine import BroadcastReport, DeliveryEngine, DeliveryError
+from bot.delivery.transport import Transport
+from bot.telegram.fastsend import FastTransport
 from bot.telegram.transport import PtbTransport
 from fakebot import FakeBotAPI, fake_bot_api
 
@@ -94,9 +96,37 @@ class Reports(list[BroadcastReport]):
         self.append(report)
 
 
+# Which transport the engine sends through: the lean aiohttp one (what the bot and the CLI
+# use) unless a test is parametrized with send_path="ptb" (the PTB Bot path, kept working).
+SEND_PATHS = ["fast", "ptb"]
+_opened: list[FastTransport] = []
+_path = ["fast"]
+
+
+@pytest.fixture
+def send_path() -> str:
+    return "fast"
+
+
+@pytest.fixture(autouse=True)
+async def _transports(send_path: str) -> AsyncIterator[None]:
+    _path[0] = send_path
+    yield
+    while _opened:
+        await _opened.pop().close()
+
+
+def transport_for(bot: Bot) -> Transport:
+    if _path[0] == "ptb":
+        return PtbTransport(bot)
+    fast = FastTransport(bot.token, base_url=bot.base_url.removesuffix(bot.token), pool=24)
+    _opened.append(fast)
+    return fast
+
+
 def engine(store: Archive, bot: Bot, limits: Limits = FAST, **kw: Any) -> DeliveryEngine:
     kw.setdefault("poll_seconds", 0.1)
-    return DeliveryEngine(store, PtbTransport(bot), CONFIG, limits=limits, **kw)
+    return DeliveryEngine(store, transport_for(bot), CONFIG, limits=limits, **kw)
 
 
 async def seed(store: Archive, chat_ids: Sequence[tuple[int, str]]) -> None:
@@ -136,6 +166,7 @@ async def finish(
 # -- the big one --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("send_path", SEND_PATHS)
 async def test_broadcast_to_1000_chats_with_faults(
     archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
@@ -269,13 +300,18 @@ from bot.config import Delivery
 from bot.core.pacing import Limits
 from bot.delivery.engine import DeliveryEngine
 from bot.db.archive import Archive
+from bot.telegram.fastsend import FastTransport
 from bot.telegram.transport import PtbTransport
 
-async def main(path, base_url, token):
+async def main(path, base_url, token, path_kind):
     store = await Archive.open(path)
     limits = Limits(per_second={rate}, burst=5, private_per_second={scale}, in_flight=8)
     async with Bot(token, base_url=base_url) as bot:
-        engine = DeliveryEngine(store, PtbTransport(bot), Delivery(), limits=limits, poll_seconds=0.1)
+        if path_kind == "ptb":
+            transport = PtbTransport(bot)
+        else:
+            transport = FastTransport(token, base_url=base_url, pool=8)
+        engine = DeliveryEngine(store, transport, Delivery(), limits=limits, poll_seconds=0.1)
         await engine.start()
         await asyncio.Event().wait()
 
@@ -286,10 +322,11 @@ asyncio.run(main(*sys.argv[1:]))
 def _runner(db: Path, fake: FakeBotAPI) -> subprocess.Popen[bytes]:
     code = _RUNNER.format(rate=28 * SCALE, scale=SCALE)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = [sys.executable, "-c", code, str(db), fake.base_url, fake.token]
+    args = [sys.executable, "-c", code, str(db), fake.base_url, fake.token, _path[0]]
     return subprocess.Popen(args, cwd=REPO, env=env, stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.parametrize("send_path", SEND_PATHS)
 async def test_kill_9_mid_broadcast_loses_nothing_and_resends_nothing_confirmed(
     archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
