@@ -444,12 +444,17 @@ async def delivery_time(ctx: Ctx, arg: str) -> Reply:
     tz = ctx.delivery.timezone
     text = arg.strip().lower()
     if not text:
+        if await chats.is_on_arrival(ctx.db, ctx.chat.id):
+            return ctx.say("time_show_now")
         record = await chats.get(ctx.db, ctx.chat.id)
         return ctx.say(
             "time_show", time=_times(ctx, record.delivery_time if record else None), tz=tz
         )
     if not await ctx.can_manage():
         return ctx.say("admins_only")
+    if text in ("now", "立即", "马上"):  # each issue as soon as it is ready
+        await chats.set_delivery_time(ctx.db, ctx.chat, None, on_arrival=True)
+        return ctx.say("time_now")
     try:
         chosen = None if text in ("default", "默认") else parse_hhmm(text)
     except ValueError:

@@ -147,3 +147,35 @@ async def test_on_arrival_chats_get_an_issue_once_it_settles(tmp_path: Path, bot
         )
         assert await world.tick("2025-03-01 05:11") is not None
         assert await world.queued() == [(1, "2025-03-01"), (1, "2025-03-02")]
+
+
+async def test_time_now_gets_each_issue_once_it_settles(world: World) -> None:
+    from bot import replies
+    from bot.db import chats
+    from bot.db.chats import ChatInfo
+    from bot.replies import Ctx
+
+    await world.push({FEB: OLD})
+    await world.seed((1, "private", "2025-02-28"), (2, "private", "2025-02-28"))
+    c = Ctx(
+        world.archive,
+        "en",
+        dt.date(2025, 3, 1),
+        "briefbot",
+        chat=ChatInfo(1, "private"),
+        user_id=1,
+        delivery=world.config.delivery,
+    )  # type: ignore[arg-type]
+    assert "as soon as it is final" in (await replies.delivery_time(c, "now")).messages[0]
+    assert "as soon as it is final" in (await replies.delivery_time(c, "")).messages[0]
+    assert await chats.is_on_arrival(world.db, 1) and not await chats.is_on_arrival(world.db, 2)
+    record = await chats.get(world.db, 1)
+    assert record is not None and record.delivery_time is None  # reads fine
+    world.at("2025-03-01 03:00")
+    await world.push({MAR: month(issue("2025.03.01", "午间一期"))})
+    assert await world.tick("2025-03-01 03:10") is not None
+    assert await world.queued() == [(1, "2025-03-01")]  # chat 2 waits for 08:30
+    assert await world.tick("2025-03-01 03:20") is None
+    await world.tick("2025-03-02 00:31")
+    assert await world.queued() == [(1, "2025-03-01"), (2, "2025-03-01")]
+    assert "08:30" in (await replies.delivery_time(c, "default")).messages[0]

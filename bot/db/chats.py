@@ -122,6 +122,10 @@ _COLUMNS = (
 )
 
 
+# ``/time now``: the chat gets each issue as soon as it is ready (settled), not at a time.
+ON_ARRIVAL = "now"
+
+
 def _record(row: Sequence[Any]) -> ChatRecord:
     (cid, kind, title, username, lang, since, status, reason, source, dtime, last, slot, to) = row
     return ChatRecord(
@@ -134,7 +138,7 @@ def _record(row: Sequence[Any]) -> ChatRecord:
         Status(status),
         reason,
         source,
-        parse_hhmm(dtime) if dtime else None,
+        parse_hhmm(dtime) if dtime and dtime != ON_ARRIVAL else None,
         dt.date.fromisoformat(last) if last else None,
         slot,
         to,
@@ -290,12 +294,20 @@ async def set_language(db: Database, info: ChatInfo, language: str | None) -> No
         await db.execute("UPDATE chats SET language = ? WHERE id = ?", [language, info.id])
 
 
-async def set_delivery_time(db: Database, info: ChatInfo, time: dt.time | None) -> None:
-    """The chat's own delivery time (in ``delivery.timezone``); None: the configured times."""
-    value = format_hhmm(time) if time else None
+async def set_delivery_time(
+    db: Database, info: ChatInfo, time: dt.time | None, *, on_arrival: bool = False
+) -> None:
+    """The chat's own delivery time (in ``delivery.timezone``); None: the configured times;
+    ``on_arrival``: each issue as soon as it is ready (``/time now``)."""
+    value = ON_ARRIVAL if on_arrival else format_hhmm(time) if time else None
     async with db.transaction():
         await _note(db, info)
         await db.execute("UPDATE chats SET delivery_time = ? WHERE id = ?", [value, info.id])
+
+
+async def is_on_arrival(db: Database, chat_id: int) -> bool:
+    value = await db.value("SELECT delivery_time FROM chats WHERE id = ?", [chat_id])
+    return bool(value == ON_ARRIVAL)
 
 
 async def set_quiet(db: Database, info: ChatInfo, quiet: bool) -> None:

@@ -134,11 +134,13 @@ class Planner:
             batch = Broadcast(self.db, "schedule", None)
             parts = _Parts(self.archive)
             for own in await chats.delivery_times(self.db):
+                hhmm = own if own != chats.ON_ARRIVAL else None  # /time now
                 times = schedule.chat_times(
-                    self.config.times, schedule.parse_hhmm(own) if own else None
+                    self.config.times, schedule.parse_hhmm(hhmm) if hhmm else None
                 )
                 slot = schedule.slot_key(schedule.latest_slot(now, times, self.config.tz))
-                if own is None and self.config.on_arrival and arrival:
+                on_arrival = own == chats.ON_ARRIVAL or (own is None and self.config.on_arrival)
+                if on_arrival and arrival:
                     slot = arrival  # handled once per newly ready issue
                 await self._enqueue_due(batch, parts, own, slot, available, loud)
             return await self._close(batch)
