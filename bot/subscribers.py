@@ -90,8 +90,17 @@ async def cmd_export(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def add_parsers(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+def add_parsers(parser: argparse.ArgumentParser, _common: argparse.ArgumentParser) -> None:
     """``import`` and ``export`` under ``briefbot subscribers`` (which alone still lists)."""
+    # --config may come before or after the action: here it defaults to "not given", or
+    # the action's default would undo a --config given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="config file (default: ./config.yaml if present)",
+    )
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     p = sub.add_parser(
         "import",

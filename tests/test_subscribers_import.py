@@ -243,3 +243,14 @@ def test_an_unreadable_file_is_one_line(
 ) -> None:
     code, _, err = cli(capsys, "subscribers", "import", str(tmp_path / name), "--config", str(cfg))
     assert code == 1 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_config_before_or_after_the_action(
+    capsys: pytest.CaptureFixture[str], cfg: Path, tmp_path: Path
+) -> None:
+    listing = tmp_path / "chats.csv"
+    listing.write_text("5,en\n", "utf-8")
+    assert cli(capsys, "subscribers", "--config", str(cfg), "import", str(listing))[0] == 0
+    for argv in (("--config", str(cfg), "export"), ("export", "--config", str(cfg))):
+        code, out, _ = cli(capsys, "subscribers", *argv)
+        assert (code, out) == (0, "chat_id,type,time,lang\n5,private,,en\n"), argv
