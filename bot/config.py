@@ -27,7 +27,6 @@ import yaml
 
 from bot.configvalues import (
     _MAX_ID,
-    ConfigError as ConfigError,
     _bool,
     _chat,
     _check,
@@ -44,6 +43,9 @@ from bot.configvalues import (
     _url,
     _webhook_path,
     _zone,
+)
+from bot.configvalues import (
+    ConfigError as ConfigError,
 )
 from bot.logs import redact, register_secret
 from bot.yamlsafe import _Loader, _yaml_problem
