@@ -179,3 +179,17 @@ async def test_time_now_gets_each_issue_once_it_settles(world: World) -> None:
     await world.tick("2025-03-02 00:31")
     assert await world.queued() == [(1, "2025-03-01"), (2, "2025-03-01")]
     assert "08:30" in (await replies.delivery_time(c, "default")).messages[0]
+
+
+async def test_watches_hear_of_an_issue_once_it_is_ready(world: World) -> None:
+    await world.push({FEB: OLD})
+    assert await world.follower.newly_ready() == []  # the first call takes stock
+    await world.push({MAR: month(issue("2025.03.01", "小米手机", ""))})
+    world.now += dt.timedelta(hours=1)
+    assert await world.follower.newly_ready() == []  # a stub is never ready
+    await world.push({MAR: month(issue("2025.03.01", "小米手机", "华为"))})
+    world.now += dt.timedelta(seconds=599)
+    assert await world.follower.newly_ready() == []
+    world.now += dt.timedelta(seconds=2)
+    assert await world.follower.newly_ready() == [dt.date(2025, 3, 1)]
+    assert await world.follower.newly_ready() == []  # once

@@ -34,6 +34,10 @@ def issue_messages_to(api: FakeBotAPI, chat: int) -> list[int]:
     ]
 
 
+def watched(api: FakeBotAPI) -> list[str]:
+    return [m.text for m in api.messages_to(USER) if "🔔" in m.text]
+
+
 def test_run_follows_the_upstream_settles_and_corrects(tmp_path: Path, api: FakeBotAPI) -> None:
     up = Upstream(tmp_path / "up.git")
     up.push({FEB: month(issue("2025.02.27", "二月二十七"), issue("2025.02.28", "二月最后一期"))})
@@ -50,10 +54,12 @@ def test_run_follows_the_upstream_settles_and_corrects(tmp_path: Path, api: Fake
     try:
         api.push_message(USER, "/start")
         wait_for(lambda: bool(api.messages_to(USER)))  # the welcome
+        api.push_message(USER, "/watch 三月")
+        wait_for(lambda: len(api.messages_to(USER)) == 2)
         up.push({MAR: month(issue("2025.03.01", "三月第一条", ""))})  # being written
         time.sleep(2.5)  # settled, but item 2 has no text: nothing goes out
         # (and the archive is not news: a new chat waits for its first issue)
-        assert issue_messages_to(api, USER) == []
+        assert issue_messages_to(api, USER) == [] and watched(api) == []
 
         up.push({MAR: month(issue("2025.03.01", "三月第一条", "三月第二条"))})
         wait_for(lambda: len(issue_messages_to(api, USER)) == 1)
@@ -65,6 +71,9 @@ def test_run_follows_the_upstream_settles_and_corrects(tmp_path: Path, api: Fake
         assert (api.message(USER, first) or {})["text"].endswith("✏️ 已更正")
         time.sleep(1.0)
         assert len(issue_messages_to(api, USER)) == 1  # edited in place, never re-sent
+        # The watch heard of the issue once it was final: once, with the finished items.
+        (hit,) = watched(api)
+        assert "三月第二条" in hit
     finally:
         code, output = stop(proc)
     assert code == 0, output[-2000:]

@@ -74,6 +74,7 @@ class Follower:
         self.health = SourceHealth()
         self.root = content_root(config)
         self._lock = asyncio.Lock()
+        self._ready: set[dt.date] | None = None  # for newly_ready
 
     async def poll(self) -> PollResult:
         """Fetch once, index, record revisions. Never raises for a failed fetch."""
@@ -122,6 +123,17 @@ class Follower:
         for note in await self.observe(report):
             await self._tell(result, note)
         return report
+
+    async def newly_ready(self) -> list[dt.date]:
+        """Issues that became ready since the last call (none on the first call, which only
+        takes stock): what keyword watches are told about."""
+        dates = await self.archive.issue_dates()
+        now = self.clock()
+        ready = set(
+            (await revisions.deliverable(self.db, dates, now, self.config.settle_seconds)).ready
+        )
+        before, self._ready = self._ready, ready
+        return [] if before is None else sorted(ready - before)
 
     async def _tell(self, result: PollResult, text: str) -> None:
         result.notes.append(text)

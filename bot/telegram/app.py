@@ -107,13 +107,17 @@ async def reload_content(context: h.Context) -> None:
         report = (await s.source.poll()).report
         if s.engine is not None:  # what settled since the last poll goes out now
             await s.engine.tick()
+            # Keyword watches hear of an issue once it is final, not while it is a stub.
+            ready = await s.source.newly_ready()
+            if ready:
+                await s.engine.on_new_issues(ready)
         if report is None:
             return  # the fetch failed: the last good content is served
     else:
         report = await s.archive.sync(s.config.content_dir)
     if report.changed:
         log_sync(report)
-        if s.engine and report.added:
+        if s.engine and report.added and s.source is None:
             await s.engine.on_new_issues(report.added)
 
 
