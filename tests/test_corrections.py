@@ -82,7 +82,9 @@ async def test_a_correction_is_edited_in_place_in_every_chat_and_not_resent(
 ) -> None:
     before = sends(api)
     world.at("2025-03-02 02:00")
-    await world.push({MAR: month(issue("2025.03.01", "小米发布新芯片", "英伟达财报超预期", "苹果新品"))})
+    await world.push(
+        {MAR: month(issue("2025.03.01", "小米发布新芯片", "英伟达财报超预期", "苹果新品"))}
+    )
     world.now += dt.timedelta(seconds=SETTLE - 60)
     await world.tick()
     assert await world.db.value("SELECT count(*) FROM edits") == 0  # not settled yet
@@ -200,3 +202,31 @@ async def test_a_force_push_is_followed_and_corrects(world: World, api: FakeBotA
     rewritten = {FEB: OLD, MAR: month(issue("2025.03.01", "小米发布新芯片", "英伟达财报", "谷歌"))}
     await correct(world, rewritten, force=True)
     assert all("谷歌" in shown(api, chat)[0] for chat, _ in CHATS)
+
+
+async def test_planned_corrections_survive_a_restart_and_go_out_once(
+    world: World, api: FakeBotAPI, bot: Bot
+) -> None:
+    from bot.delivery.engine import DeliveryEngine
+    from bot.telegram.transport import PtbTransport
+
+    from .sourcekit import FAST
+
+    world.at("2025-03-02 02:00")
+    await world.push({MAR: month(issue("2025.03.01", "小米发布新芯片", "英伟达", "苹果新品"))})
+    world.now += dt.timedelta(seconds=SETTLE + 1)
+    await world.tick()  # planned, then the process dies before sending any of it
+    assert await world.db.value("SELECT count(*) FROM edits WHERE status = 'pending'") == 3
+    world.engine = DeliveryEngine(  # a new process on the same database
+        world.archive,
+        PtbTransport(bot),
+        world.config.delivery,
+        limits=FAST,
+        clock=lambda: world.now,
+        settle_seconds=SETTLE,
+        poll_seconds=0.05,
+    )
+    await world.tick()  # planning again adds nothing
+    await world.deliver()
+    assert len(api.calls("editMessageText")) == 3
+    assert await edits.status_counts(world.db) == {"done": 3}
