@@ -155,3 +155,27 @@ async def test_results_waiting_for_the_database_are_written_once_it_is_back(
         await eng.stop()
     assert report.sent == 4 and len(fake.sent) == 4
     assert time.monotonic() - started < 5
+
+
+async def test_a_transaction_cancelled_at_begin_leaves_the_connection_usable(
+    store: Archive,
+) -> None:
+    # A stopping bot cancels the replies still waiting; one may be at its BEGIN, which the
+    # database thread runs anyway. Every later transaction must still work.
+    entered = False
+
+    async def write() -> None:
+        nonlocal entered
+        async with store.db.transaction() as db:
+            entered = True
+            await db.execute("INSERT INTO chats (id, type) VALUES (1, 'private')")
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0)  # it holds the lock and waits for its BEGIN
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not entered
+    async with store.db.transaction() as db:
+        await db.execute("INSERT INTO chats (id, type) VALUES (2, 'private')")
+    assert await store.db.rows("SELECT id FROM chats") == [(2,)]

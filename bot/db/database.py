@@ -8,6 +8,7 @@ take a :class:`Database` and never reach for a raw connection from outside this 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -200,7 +201,16 @@ class Database:
                 self._depth -= 1
             return
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # The BEGIN is queued on the database thread and runs anyway (a stopping
+                # bot cancels replies): undo it, or every later BEGIN would fail with
+                # "cannot start a transaction within a transaction". The ROLLBACK is queued
+                # behind it; if the BEGIN itself failed there is nothing to undo.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(self._conn.execute("ROLLBACK"))
+                raise
             self._owner, self._depth = task, 0
             try:
                 yield self
