@@ -1,6 +1,9 @@
 """Benchmark the broadcast engine against the fake Bot API server enforcing Telegram's limits.
 
-Usage: ``python -m bench.bench_delivery [--scale 5] [--seconds 25] [--out FILE]``
+Usage: ``python -m bench.bench_delivery [--scale 5] [--seconds 25] [--out FILE]``, or
+``python -m bench.bench_delivery --paid [--quick]`` for the paid-broadcast run (20,000
+subscribers at 1,000 messages/s against bench/sink.py, each sending path side by side:
+see bench/paid.py).
 
 The fake server (fakebot/, rate limits on) runs in this process and answers 429 beyond
 Telegram's limits: 30 messages/s overall, 1/s per private chat, 20/min per group. The engine
@@ -458,7 +461,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(default 25)",
     )
     parser.add_argument("--out", type=Path, help="also write the report to this Markdown file")
+    parser.add_argument(
+        "--paid",
+        action="store_true",
+        help="instead: the paid-broadcast run, 20,000 subscribers at 1,000 messages/s, "
+        "each sending path (aiohttp, httpx, PTB) side by side",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="with --paid: 5,000 subscribers, aiohttp and PTB only"
+    )
     parser.add_argument("--serve-engine", nargs=4, metavar="X", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-paid", nargs=3, metavar="X", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -469,13 +482,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_url, db, scale, seconds = args.serve_engine
         asyncio.run(serve_engine(api_url, Path(db), float(scale), float(seconds)))
         return 0
+    if args.serve_paid is not None:
+        from bench.paid import engine_main
+
+        engine_main(*args.serve_paid)
+        return 0
     if args.scale <= 0 or args.seconds <= 0:
         print("error: --scale and --seconds must be positive", file=sys.stderr)
         return 2
     command = " ".join(["python -m bench.bench_delivery", *argv])
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-delivery-") as tmp:
-        report = asyncio.run(run_bench(command, args.scale, args.seconds, Path(tmp)))
-    text = render(report)
+        if args.paid:
+            from bench.paid import render_paid, run_paid
+
+            text = render_paid(command, asyncio.run(run_paid(Path(tmp), args.quick)))
+        else:
+            text = render(asyncio.run(run_bench(command, args.scale, args.seconds, Path(tmp))))
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")
