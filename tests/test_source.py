@@ -221,3 +221,38 @@ def test_pull_without_a_source_says_so(tmp_path: Path) -> None:
     path.write_text(f"storage:\n  path: {tmp_path / 'db.sqlite3'}\n", encoding="utf-8")
     result = pull(path)
     assert result.returncode == 1 and "content.source is not configured" in result.stderr
+
+
+async def test_the_fetch_hook_hears_every_outcome(tmp_path: Path, upstream: Upstream) -> None:
+    upstream.push({FEB: month(issue("2025.02.28", "二月"))})
+    config = source_config(tmp_path, upstream.url)
+    heard: list[str | None] = []
+    async with await Archive.open(config.storage_path) as archive:
+        follower = Follower(config, archive, on_fetch=heard.append)
+        await follower.poll()
+        upstream.path.rename(tmp_path / "gone.git")
+        await follower.poll()
+    assert heard[0] is None and heard[1] is not None and "cannot fetch" in heard[1]
+
+
+async def test_the_bot_tells_the_ops_state_about_fetches(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    from fakebot import fake_bot_api
+
+    from .botkit import BotUnderTest
+
+    upstream.push({FEB: month(issue("2025.02.28", "二月"))})
+    with fake_bot_api(rate_limits=False) as api:
+        raw: dict[str, Any] = {
+            "content": {"source": {"git": upstream.url, "path": "docs"}},
+            "storage": {"path": str(tmp_path / "data" / "bot.sqlite3")},
+            "telegram": {"api_base_url": api.url},
+            "ops": {"listen": ""},
+        }
+        async with BotUnderTest(api, parse_config(raw, tmp_path)) as bot:
+            services = bot.app.bot_data.services
+            assert services.source is not None and services.ops is not None
+            await services.source.poll()
+            assert services.ops.state.source.last_ok is not None
+            assert services.source.health.last_success is not None

@@ -61,6 +61,7 @@ class Follower:
         notify: Notify = _quiet,
         clock: Callable[[], float] = time.time,
         fetcher: Fetcher = git.fetch,
+        on_fetch: Callable[[str | None], None] | None = None,
     ) -> None:
         if config.content_source is None:
             raise ValueError("no content.source configured")
@@ -71,6 +72,7 @@ class Follower:
         self.notify = notify
         self.clock = clock
         self.fetcher = fetcher
+        self.on_fetch = on_fetch  # after each fetch: None if it worked, else the error line
         self.health = SourceHealth()
         self.root = content_root(config)
         self._lock = asyncio.Lock()
@@ -95,6 +97,7 @@ class Follower:
                 "source: %s (keeping the last good content)", error
             )
             result = PollResult(False, error)
+            self._fetched(error)
             if event == "failing":
                 await self._tell(
                     result,
@@ -105,6 +108,7 @@ class Follower:
                 )
             return result
         result = PollResult(True, checkout=checkout)
+        self._fetched(None)
         if self.health.success(self.clock(), checkout.commit) == "recovered":
             await self._tell(
                 result, f"✅ content source: fetching works again (commit {checkout.commit[:10]})"
@@ -134,6 +138,13 @@ class Follower:
         )
         before, self._ready = self._ready, ready
         return [] if before is None else sorted(ready - before)
+
+    def _fetched(self, error: str | None) -> None:
+        if self.on_fetch is not None:
+            try:
+                self.on_fetch(error)
+            except Exception:  # a hook must not stop following the source
+                log.exception("source: the fetch hook failed")
 
     async def _tell(self, result: PollResult, text: str) -> None:
         result.notes.append(text)

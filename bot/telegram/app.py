@@ -81,8 +81,18 @@ async def first_index(app: App, config: Config, archive: Archive) -> SyncReport:
     if config.content_source is None:
         return await archive.sync(config.content_dir)
     notify = admin_notifier(app, config.telegram.admins)
-    follower = services_of(app).source = Follower(config, archive, notify=notify)
-    return await follower.index()
+    services = services_of(app)
+
+    def fetched(error: str | None) -> None:  # the ops hooks: /readyz, /metrics, alerts
+        if services.ops is None:
+            return
+        if error is None:
+            services.ops.state.source_ok()
+        else:
+            services.ops.state.source_failed(error)
+
+    services.source = Follower(config, archive, notify=notify, on_fetch=fetched)
+    return await services.source.index()
 
 
 def services_of(app: App) -> h.Services:
