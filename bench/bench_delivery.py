@@ -240,7 +240,7 @@ async def prepare(db: Path, content: Path, subscribers: int) -> None:
     try:
         await store.sync(content)
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        async with store.transaction() as conn:
+        async with store.db.transaction() as conn:
             await conn.executemany(
                 "INSERT INTO chats (id, type, title, status, subscribed_at, last_slot)"
                 " VALUES (?, 'private', ?, 'active', ?, ?)",
