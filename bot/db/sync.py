@@ -229,8 +229,9 @@ class _Sync:
         # A date the index has, or that a file not read now declares, goes the careful way
         # (compare digests, resolve duplicates); only a date new to all of them streams.
         self._claimed = set(self.db_issues) | {d.date for s in stored.values() for d in s.decls}
-        for path in await asyncio.to_thread(content_files, self.root):
-            state = await asyncio.to_thread(self._scan_one, path, stored)
+        # One worker-thread call stats every file; each file to read is one more.
+        for path, st in await asyncio.to_thread(self._stat_all, stored):
+            state = st if st is not None else await asyncio.to_thread(self._read_one, path, stored)
             if state is None:
                 continue
             states[state.rel] = state
@@ -239,20 +240,39 @@ class _Sync:
         await self._flush()
         return states, [rel for rel in stored if rel not in states]
 
-    def _scan_one(self, path: Path, stored: dict[str, _FileState]) -> _FileState | None:
+    def _stat_all(self, stored: dict[str, _FileState]) -> list[tuple[Path, _FileState | None]]:
+        """Every content file with its state when it need not be read (unchanged, or
+        unreadable), None when it must be read."""
+        out: list[tuple[Path, _FileState | None]] = []
+        for path in content_files(self.root):
+            rel = path.relative_to(self.root).as_posix()
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed since it was listed: the next sync sees it gone
+            except OSError as err:
+                out.append((path, self._cannot_stat(rel, err, stored)))
+                continue
+            old = stored.get(rel)
+            unchanged = old and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            out.append((path, old if unchanged else None))
+        return out
+
+    def _cannot_stat(self, rel: str, err: OSError, stored: dict[str, _FileState]) -> _FileState:
+        state = _FileState(rel, str(self.root / rel), 0, 0)
+        _unreadable(state, f"cannot read the file: {err.strerror or err}")
+        self._keep_old(state, stored.get(rel))
+        return state
+
+    def _read_one(self, path: Path, stored: dict[str, _FileState]) -> _FileState | None:
         rel = path.relative_to(self.root).as_posix()
         try:
             st = path.stat()
         except FileNotFoundError:
-            return None  # removed since it was listed: the next sync sees it gone
+            return None  # removed since it was stat-ed: the next sync sees it gone
         except OSError as err:
-            state = _FileState(rel, str(self.root / rel), 0, 0)
-            _unreadable(state, f"cannot read the file: {err.strerror or err}")
-            self._keep_old(state, stored.get(rel))
-            return state
+            return self._cannot_stat(rel, err, stored)
         old = stored.get(rel)
-        if old and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            return old
         state = _FileState(rel, str(self.root / rel), st.st_size, st.st_mtime_ns)
         _read_file(state, path)
         self.report.files_read += 1
