@@ -22,7 +22,16 @@ from bot.core.dates import DateError, month_end
 from bot.core.i18n import query_problem, t
 from bot.core.markdown import visible_text
 from bot.core.model import Issue, Item
-from bot.core.render import escape, issue_messages, item_html, search_page_html
+from bot.core.postlinks import visible
+from bot.core.render import (
+    MAX_UTF16,
+    escape,
+    escape_attr,
+    issue_messages,
+    item_html,
+    search_page_html,
+    utf16_len,
+)
 from bot.core.schedule import format_hhmm, parse_hhmm
 from bot.core.search import Query, QueryError, parse_query
 from bot.core.trend import MAX_SERIES, Trend, build_series, choose_bucket, clip_utf16
@@ -33,6 +42,7 @@ from bot.db.database import Database
 from bot.delivery import audience
 from bot.delivery.engine import DeliveryEngine, DeliveryError, Stats
 from bot.delivery.engine import stats as delivery_stats
+from bot.delivery.posts import Link, post_links
 
 FIND_PAGE = 5
 INLINE_PAGE = 20  # Telegram allows 50 results per answer
@@ -129,7 +139,35 @@ async def issue_reply(ctx: Ctx, issue: Issue) -> Reply:
         row.append(Button(t(ctx.lang, "prev", date=before.isoformat()), _open(before)))
     if after:
         row.append(Button(t(ctx.lang, "next", date=after.isoformat()), _open(after)))
-    return Reply(tuple(issue_messages(issue, ctx.lang)), (tuple(row),) if row else ())
+    messages = issue_messages(issue, ctx.lang)
+    link = (await post_links(ctx.archive, [issue.date])).issue(issue.date)
+    if link is not None:  # it went to a public channel: where to read (and share) it there
+        line = t(ctx.lang, "channel_post", link=_anchor(link))
+        if _units(messages[-1]) + _units(_GAP + line) <= MAX_UTF16:
+            messages[-1] += _GAP + line
+        else:
+            messages.append(line)
+    return Reply(tuple(messages), (tuple(row),) if row else ())
+
+
+_GAP = "\n\n"
+
+
+def _anchor(link: Link) -> str:
+    return f'<a href="{escape_attr(link.url)}">{escape(link.label)}</a>'
+
+
+def _units(message_html: str) -> int:
+    """Visible UTF-16 units, what Telegram's 4096 limit counts."""
+    return utf16_len(visible(message_html))
+
+
+def _item_line(ctx: Ctx, date: dt.date, number: int, link: Link | None) -> str:
+    """The "in the channel" line of one item, or "" when it has no post to link."""
+    if link is None:
+        return ""
+    item = f"{date.isoformat()} #{number}"
+    return t(ctx.lang, "channel_post_item", item=item, link=_anchor(link))
 
 
 async def latest(ctx: Ctx) -> Reply:
@@ -186,7 +224,15 @@ async def find(ctx: Ctx, query: str, offset: int = 0, edit: bool = False) -> Rep
         row.append(Button(t(ctx.lang, "prev_page"), find_data(query, max(0, offset - FIND_PAGE))))
     if offset + FIND_PAGE < page.total:
         row.append(Button(t(ctx.lang, "next_page"), find_data(query, offset + FIND_PAGE)))
-    return Reply((search_page_html(page, ctx.lang),), (tuple(row),) if row else (), edit=edit)
+    # Each hit that went to a public channel gets its link, in lines under the page; the
+    # page is rendered that much shorter so that both fit one message.
+    links = await post_links(ctx.archive, [hit.date for hit in page.hits])
+    lines = [_item_line(ctx, h.date, h.number, links.item(h.date, h.number)) for h in page.hits]
+    block = "\n".join(line for line in lines if line)
+    room = _units(_GAP + block) if block else 0
+    text = search_page_html(page, ctx.lang, limit=MAX_UTF16 - room)
+    text = text + _GAP + block if block else text
+    return Reply((text,), (tuple(row),) if row else (), edit=edit)
 
 
 # -- trends ------------------------------------------------------------------------------
@@ -357,12 +403,13 @@ async def _inline_issue(ctx: Ctx, date: dt.date, offset: int) -> InlineAnswer:
     if issue is None:
         return InlineAnswer(())
     items = issue.items[offset : offset + INLINE_PAGE]
+    links = await post_links(ctx.archive, [date])
     results = tuple(
         InlineResult(
             f"{date.isoformat()}-{offset + i}",
             f"{date.isoformat()} #{item.number}",
             _plain_preview(item.text),
-            item_html(date, item, ctx.lang),
+            _item_message(ctx, date, item, links.item(date, item.number)),
         )
         for i, item in enumerate(items)
     )
@@ -376,6 +423,7 @@ async def _inline_search(ctx: Ctx, text: str, offset: int) -> InlineAnswer:
     except QueryError:
         return InlineAnswer(())
     results = []
+    links = await post_links(ctx.archive, [hit.date for hit in page.hits])
     for i, hit in enumerate(page.hits):
         item = Item(hit.number, hit.text, hit.urls)
         results.append(
@@ -383,11 +431,19 @@ async def _inline_search(ctx: Ctx, text: str, offset: int) -> InlineAnswer:
                 f"{hit.date.isoformat()}-{hit.number}-{offset + i}",
                 f"{hit.date.isoformat()} #{hit.number}",
                 _plain_preview(hit.text),
-                item_html(hit.date, item, ctx.lang),
+                _item_message(ctx, hit.date, item, links.item(hit.date, hit.number)),
             )
         )
     more = offset + INLINE_PAGE < page.total
     return InlineAnswer(tuple(results), str(offset + INLINE_PAGE) if more else "")
+
+
+def _item_message(ctx: Ctx, date: dt.date, item: Item, link: Link | None) -> str:
+    """One item as the message an inline result sends, with its channel link if it has one."""
+    line = _item_line(ctx, date, item.number, link)
+    if not line:
+        return item_html(date, item, ctx.lang)
+    return item_html(date, item, ctx.lang, limit=MAX_UTF16 - _units(_GAP + line)) + _GAP + line
 
 
 def _plain_preview(text: str, width: int = 80) -> str:

@@ -104,6 +104,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "quiet_is_on": "本聊天的每日快讯静音送达。/quiet off 恢复提示音。",
         "quiet_is_off": "本聊天的每日快讯有提示音。/quiet on 改为静音送达。",
         "quiet_usage": "用法：/quiet on（静音送达）或 /quiet off",
+        "channel_post": "📢 频道原文：{link}",
+        "channel_post_item": "📢 {item} 频道原文：{link}",
     },
     "en": {
         "welcome": (
@@ -204,6 +206,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "quiet_is_on": "This chat gets the daily brief silently. /quiet off to hear it again.",
         "quiet_is_off": "This chat gets the daily brief with a notification. /quiet on to mute it.",
         "quiet_usage": "Usage: /quiet on (deliver silently) or /quiet off",
+        "channel_post": "📢 In the channel: {link}",
+        "channel_post_item": "📢 {item} in the channel: {link}",
     },
 }
 

@@ -192,4 +192,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_pending ON edits(status) WHERE status = 'pending';
     CREATE INDEX edits_message ON edits(chat_id, message_id);
     """,
+    # Links to channel posts (bot/db/outbox.channel_posts): the public channels, found
+    # without reading every chat; a few rows however many subscribers there are.
+    """
+    CREATE INDEX chats_public_channels ON chats(username)
+        WHERE type = 'channel' AND username IS NOT NULL;
+    """,
 ]
