@@ -159,10 +159,10 @@ def test_import_export_round_trip_and_idempotence(
 
     code, exported, _ = cli(capsys, "subscribers", "export", "--config", str(cfg))
     assert code == 0
-    # `now` is stored as the chat's own time NULL until chats have an on-arrival mode.
+    # `now` is stored as /time now stores it: on arrival.
     assert exported == (
         "chat_id,type,time,lang\n"
-        "-1001234567890,channel,,zh\n-42,group,,\n1,private,08:00,en\n7,private,,\n"
+        "-1001234567890,channel,,zh\n-42,group,,\n1,private,08:00,en\n7,private,now,\n"
     )
     before = stored(tmp_path)
     again = tmp_path / "exported.csv"

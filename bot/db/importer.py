@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 from bot.core.schedule import slot_key
 from bot.core.subscribers import NOW, Row
+from bot.db.chats import ON_ARRIVAL
 from bot.db.database import Database
 
-# The schema has no on-arrival mode for one chat yet: ``now`` is stored as the chat's own
-# time NULL (the configured delivery, which is on-arrival when delivery.on_arrival is
-# set). When chats gain an on-arrival value, map NOW to it here.
-ON_ARRIVAL_TIME: str | None = None
+# ``now`` in a list is what ``/time now`` stores: each issue as soon as it is ready.
+ON_ARRIVAL_TIME: str | None = ON_ARRIVAL
 
 # A stopped chat whose reason is one of these was stopped by the operator, not by the
 # chat: an import may subscribe it again. NULL: known (watching, noted) but never stopped.
