@@ -642,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(args, config))
     except sqlite3.DatabaseError as err:  # a damaged page met in the middle of a command
         where = config.storage_path if config else Path("the database")
-        print(f"briefbot: {redact(damaged(where, err))}", file=sys.stderr)
+        print(error_line(damaged(where, err), fmt), file=sys.stderr)
         return EXIT_FAIL
     except (ConfigError, BriefbotError) as err:
         print(error_line(str(err), fmt), file=sys.stderr)
