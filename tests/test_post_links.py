@@ -21,6 +21,7 @@ from bot.core.render import issue_messages
 from bot.db import chats, outbox
 from bot.db.archive import Archive
 from bot.db.chats import ChatInfo
+from bot.delivery.posts import Link, post_links
 from fakebot import FakeBotAPI
 from fakebot.state import SentMessage
 
@@ -266,5 +267,45 @@ async def test_a_full_last_message_gets_the_link_as_a_message_of_its_own(
         reply = await replies.by_date(replies.Ctx(archive), "2025-02-14")
         assert reply.messages[0] == html
         assert reply.messages[1] == ('📢 频道原文：<a href="https://t.me/full/77">t.me/full/77</a>')
+    finally:
+        await archive.close()
+
+
+async def test_a_corrected_issue_links_the_message_that_shows_the_item_now(
+    tmp_path: Path, write: Callable[[str, str], Path], content: Path
+) -> None:
+    write("2025/newsflash-202502.md", "## 2025.02.14\n\nT\n\n1. 甲事\n2. 乙事\n")
+    archive = await Archive.open(tmp_path / "edit.sqlite3")
+    try:
+        await archive.sync(content)
+        db = archive.db
+        await chats.subscribe(db, ChatInfo(-7, "channel", "c", "pub"))
+        async with db.transaction():
+            first = await outbox.text_id(db, "<b>2025-02-14 · T</b>\n\n1. 甲事")
+            second = await outbox.text_id(db, "2. 乙事")
+            for part, tid in ((0, first), (1, second)):
+                await db.execute(
+                    "INSERT INTO outbox (kind, issue, chat_id, part, text_id, created_at,"
+                    " status, message_id) VALUES ('issue', '2025-02-14', -7, ?, ?, 0, 'sent', ?)",
+                    [part, tid, 10 + part],
+                )
+        found = await post_links(archive, [LONG])
+        assert [found.item(LONG, n) for n in (1, 2)] == [
+            Link("https://t.me/pub/10", "t.me/pub/10"),
+            Link("https://t.me/pub/11", "t.me/pub/11"),
+        ]
+        # A correction re-split the issue: message 10 now holds both items, 11 a note.
+        async with db.transaction():
+            whole = await outbox.text_id(db, "<b>2025-02-14 · T</b>\n\n1. 甲事\n\n2. 乙事")
+            note = await outbox.text_id(db, "<i>（已并入上面的消息）</i>")
+            for message_id, tid, status in ((10, whole, "done"), (11, note, "done")):
+                await db.execute(
+                    "INSERT INTO edits (chat_id, message_id, issue, part, revision, base_id,"
+                    " text_id, status, created_at) VALUES (-7, ?, '2025-02-14', ?, 2, ?, ?, ?, 0)",
+                    [message_id, message_id - 10, tid, tid, status],
+                )
+        found = await post_links(archive, [LONG])
+        assert found.item(LONG, 2) == Link("https://t.me/pub/10", "t.me/pub/10")
+        assert found.issue(LONG) == Link("https://t.me/pub/10", "t.me/pub/10")
     finally:
         await archive.close()
