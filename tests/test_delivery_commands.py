@@ -67,7 +67,7 @@ async def test_watch_and_unwatch(bot: BotUnderTest) -> None:
     (missing,) = await bot.say(USER, "/unwatch 小米 汽车")
     assert "没有关注" in missing.text
     (bad,) = await bot.say(USER, "/watch " + "x" * 300)
-    assert "too long" in bad.text
+    assert "太长" in bad.text and "too long" not in bad.text  # in the chat's language
 
 
 async def test_channel_needs_both_admins(bot: BotUnderTest) -> None:

@@ -231,11 +231,15 @@ class Sender:
         self._refill_at = time.monotonic() + self.poll
         loaded = len(self._lanes)
         limit = loaded + (self._window if more else max(1, self._window - loaded))
-        rows = await outbox.pending_window(self.db, limit)
+        # Both reads in one transaction: no send's result can be recorded (and its row
+        # forgotten) between them, or that row, still pending in the first read, would be
+        # loaded again and sent twice.
+        async with self.db.transaction():
+            rows = await outbox.pending_window(self.db, limit)
+            # Corrections (bot.db.edits) share the lanes and limits; their ids are negative.
+            corrections = await edits.pending_window(self.db, self._window)
         self._exhausted = len(rows) < limit
         horizon = 2**63 if self._exhausted else rows[-1][0]
-        # Corrections (bot.db.edits) share the lanes and limits; their ids are negative.
-        corrections = await edits.pending_window(self.db, self._window)
         self._exhausted = self._exhausted and len(corrections) < self._window
         rows += corrections
         now = time.monotonic()
