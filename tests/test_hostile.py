@@ -470,3 +470,11 @@ async def test_a_symlinked_subdirectory_is_indexed_and_a_loop_is_harmless(
     async with await Archive.open(tmp_path / "s.sqlite3") as archive:
         report = await archive.sync(content)
     assert report.issues == 3
+
+
+def test_an_item_with_no_text_is_an_error_so_a_stub_is_never_ready() -> None:
+    from bot.core.content import parse_text
+
+    result = parse_text("x.md", "## 2025.02.14\n\n2025年02月14日 💡行业快讯\n\n1. \n")
+    [problem] = [p for p in result.problems if "has no text" in p.message]
+    assert problem.severity.value == "error" and problem.line == 5

@@ -252,7 +252,9 @@ class _Parser:
             expected = number + 1
             text = " ".join(t for t in texts if t)
             if not text:
-                self.report(line, Severity.WARNING, f"item {number} has no text")
+                self.report(
+                    line, Severity.ERROR, f"item {number} has no text (an issue pushed unfinished?)"
+                )
             # The links of the whole text: those in a part cut off below are still shown.
             listed = set(urls)
             all_urls = [u for u in inline_urls(text) if u not in listed] + urls
