@@ -42,6 +42,10 @@ QUERY_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mixed", ("Qwen2.5-Max", "AT&T", "STM32U0", "RISC-V")),
     ("multi-term", ("AI 芯片", "小米 汽车")),
     ("date filter", ("小米 2015", "芯片 2010-03", "AI 2005-01..2006-12")),
+    # Folded to the archive's Simplified / ASCII text (bot/core/fold.py); the LIKE scan
+    # runs the folded terms, so its totals still check the index's.
+    ("Traditional", ("台積電", "機器人", "英偉達", "新能源汽車")),
+    ("full-width", ("ＡＩ", "ｄｅｅｐｓｅｅｋ", "ＲＩＳＣ－Ｖ", "５Ｇ")),
 )
 ALL_QUERIES = tuple(q for _, queries in QUERY_CLASSES for q in queries)
 

@@ -27,6 +27,7 @@ from bot.core.render import (
     MAX_UTF16,
     escape,
     escape_attr,
+    hit_heading,
     issue_messages,
     item_html,
     search_page_html,
@@ -214,7 +215,7 @@ async def find(ctx: Ctx, query: str, offset: int = 0, edit: bool = False) -> Rep
         parsed = parse_query(query)
     except QueryError as err:
         return Reply((escape(t(ctx.lang, "bad_query", error=query_problem(ctx.lang, err))),), edit=edit)
-    page = await ctx.archive.search(parsed, offset=offset, limit=FIND_PAGE)
+    page = await ctx.archive.search(parsed, offset=offset, limit=FIND_PAGE, collapse=True)
     if page.total == 0:
         return Reply((escape(t(ctx.lang, "find_none", query=query.strip()[:100])),), edit=edit)
     if not page.hits:  # a stale page button after the archive shrank: show the first page
@@ -419,7 +420,7 @@ async def _inline_issue(ctx: Ctx, date: dt.date, offset: int) -> InlineAnswer:
 
 async def _inline_search(ctx: Ctx, text: str, offset: int) -> InlineAnswer:
     try:
-        page = await ctx.archive.search(text, offset=offset, limit=INLINE_PAGE)
+        page = await ctx.archive.search(text, offset=offset, limit=INLINE_PAGE, collapse=True)
     except QueryError:
         return InlineAnswer(())
     results = []
@@ -429,7 +430,7 @@ async def _inline_search(ctx: Ctx, text: str, offset: int) -> InlineAnswer:
         results.append(
             InlineResult(
                 f"{hit.date.isoformat()}-{hit.number}-{offset + i}",
-                f"{hit.date.isoformat()} #{hit.number}",
+                hit_heading(hit),  # one result for a text in several issues, every date
                 _plain_preview(hit.text),
                 _item_message(ctx, hit.date, item, links.item(hit.date, hit.number)),
             )

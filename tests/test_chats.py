@@ -244,8 +244,8 @@ def test_chat_info_from_telegram() -> None:
 
 
 async def test_an_archive_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    """A database made by the previous release (the index only) gains the delivery tables
-    and keeps its issues."""
+    """A database made by the previous release (the index only) gains the delivery tables;
+    its index is emptied for the next sync to rebuild (the search folding migration)."""
     path = tmp_path / "old.sqlite3"
     db = await database.connect(path)
     assert await database.apply_migrations(db, MIGRATIONS[:1]) == 1
@@ -254,7 +254,7 @@ async def test_an_archive_database_is_upgraded_in_place(tmp_path: Path) -> None:
     )
     await db.close()
     async with await Archive.open(path) as store:
-        assert await store.latest_date() == dt.date(2025, 2, 14)
+        assert await store.latest_date() is None  # re-indexed from the files at the next sync
         assert await chats.subscribe(store.db, ALICE, now=NOW)
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

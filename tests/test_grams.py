@@ -18,6 +18,13 @@ SAMPLES = [
     "emoji 🚀🚀 and \u200b zero width",
     "  spaces\tand\nnewlines  ",
     "Qwen2.5-Max AT&T RISC-V",
+    # folding: Traditional, full-width, Kangxi radicals, characters NFKC expands
+    "臺積電 機器人 ＡＩ ５Ｇ ⼈⼯智能",
+    "ﬁ",
+    "㈱",
+    "ﬁle ㈱ ① Ⅻ ｶﾀｶﾅ",
+    "x㈱",
+    "㈱x",
 ]
 
 
@@ -28,7 +35,7 @@ def test_same_columns(text: str) -> None:
 
 def test_same_columns_on_random_text() -> None:
     rnd = random.Random(12)
-    alphabet = "abcXYZ019 .-&小米芯片车人工智能İẞΣς🚀\u200b\u3000"
+    alphabet = "abcXYZ019 .-&小米芯片车人工智能İẞΣς🚀\u200b\u3000臺積電ＡＩ５⼈ﬁ㈱"
     for _ in range(2000):
         text = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 40)))
         text += chr(rnd.randrange(0x20, 0x2FFFF))

@@ -1,4 +1,5 @@
-"""Search: recall equal to a naive substring scan, hostile input, date filters, paging."""
+"""Search: recall equal to a naive substring scan (of the folded text, for queries as typed,
+in Traditional characters and in full-width forms), hostile input, date filters, paging."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.content import read_archive
+from bot.core.fold import T2S
 from bot.core.markdown import visible_text
 from bot.core.search import QueryError, fold, matches, parse_query
 from bot.db.archive import Archive
@@ -75,17 +77,135 @@ async def all_hits(store: Archive, query: str) -> list[tuple[dt.date, int]]:
     return [(h.date, h.number) for h in page.hits]
 
 
-@pytest.mark.parametrize("query", QUERIES)
-async def test_recall_equals_naive_scan_on_bundled_archive(store: Archive, query: str) -> None:
-    await store.sync(BUNDLED)
+# Simplified -> Traditional, one character at a time: T2S read backwards (the first
+# Traditional form of each Simplified character), enough to type what a Taiwan reader types.
+S2T = {s: t for t, s in sorted(T2S.items(), reverse=True)}
+
+
+def traditional(query: str) -> str:
+    return "".join(S2T.get(c, c) for c in query)
+
+
+def full_width(query: str) -> str:
+    """What a phone's full-width keyboard types: ASCII letters, digits and signs in their
+    full-width forms (U+FF01..FF5E); the space stays, it separates terms."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in query)
+
+
+FORMS = {"as typed": str, "traditional": traditional, "full-width": full_width}
+
+
+def bundled_items() -> list[tuple[dt.date, int, str]]:
     archive = read_archive(BUNDLED)
-    items = [
+    return [
         (issue.date, item.number, visible_text(item.text))
         for issue in reversed(archive.issues.values())
         for item in issue.items
     ]
-    expected = naive(items, query)
-    assert await all_hits(store, query) == expected
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_recall_equals_naive_scan_on_bundled_archive(store: Archive, query: str) -> None:
+    """For the query as typed, in Traditional characters and in full-width forms: the index
+    finds what a naive scan finds, folding both sides the same way; a form that folds to the
+    same terms finds the same items."""
+    await store.sync(BUNDLED)
+    items = bundled_items()
+    typed = parse_query(query).terms
+    for form, convert in FORMS.items():
+        variant = convert(query)
+        expected = naive(items, variant)
+        assert await all_hits(store, variant) == expected, (form, variant)
+        if parse_query(variant).terms == typed:
+            assert expected == naive(items, query), (form, variant)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("台積電", "台积电"),
+        ("臺積電", "台积电"),
+        ("機器人", "机器人"),
+        ("ＡＩ", "AI"),
+        ("ａｉ", "AI"),
+        ("ＤｅｅｐＳｅｅｋ", "DeepSeek"),
+        ("２０２５年", "2025年"),
+        ("（ＡＩ）", "（AI）"),
+        ("ＤｅｅｐＳｅｅｋ 開源", "DeepSeek 开源"),
+    ],
+)
+async def test_traditional_and_full_width_queries_find_the_archive_text(
+    store: Archive, typed: str, meant: str
+) -> None:
+    await store.sync(BUNDLED)
+    found = await all_hits(store, typed)
+    assert found and found == await all_hits(store, meant)
+
+
+FOLDING = """
+## 2025.03.03
+
+t
+
+1. 臺積電與台積電 都是 台积电；機器人 ＡＩ 晶片 ５Ｇ 手機。
+2. ⼈⼯智能 用了康熙部首，ﬁle 与 ㈱ 和 ① 号，Ⅻ 月，ｶﾀｶﾅ 半角。
+3. 全角（括号）：ＯｐｅｎＡＩ 与 OpenAI，Ｑｗｅｎ２．５－Ｍａｘ。
+4. 简体 台积电 机器人 AI 芯片 5G 手机 人工智能 file (株) 1 号。
+"""
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "台积电",
+        "臺積電",
+        "台積電",
+        "机器人",
+        "機器人",
+        "AI",
+        "ＡＩ",
+        "5g",
+        "５Ｇ",
+        "人工智能",
+        "⼈⼯智能",
+        "人",
+        "fi",
+        "i",
+        "ﬁle",
+        "file",
+        "(株)",
+        "㈱",
+        "株",
+        "1 号",
+        "①",
+        "xii",
+        "カタカナ",
+        "(括号)",
+        "openai",
+        "ＯｐｅｎＡＩ",
+        "qwen2.5-max",
+        "手機",
+        "手机",
+    ],
+)
+async def test_recall_and_marks_on_folded_content(
+    store: Archive, content: Path, write: Callable[[str, str], Path], query: str
+) -> None:
+    """Content with Traditional, full-width, Kangxi radicals and characters NFKC expands
+    (ﬁ, ㈱): hits equal the naive scan, and each mark covers original text that folds to
+    the term (or contains it, where one character expands to several)."""
+    write("newsflash-202503.md", FOLDING)
+    await store.sync(content)
+    (issue,) = read_archive(content).issues.values()
+    items = [(issue.date, i.number, visible_text(i.text)) for i in issue.items]
+    q = parse_query(query)
+    assert await all_hits(store, query) == naive(items, query)
+    page = await store.search(query, limit=100)
+    for hit in page.hits:
+        plain = visible_text(hit.text)
+        assert hit.marks
+        for a, b in hit.marks:
+            assert any(t in fold(plain[a:b]) for t in q.terms), (plain[a:b], q.terms)
 
 
 TRICKY = """

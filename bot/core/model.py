@@ -98,6 +98,8 @@ class Hit:
     text: str
     urls: tuple[str, ...]
     marks: tuple[tuple[int, int], ...] = ()
+    # The same text in other issues (a collapsed search): (date, number), newest first.
+    also: tuple[tuple[dt.date, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -543,11 +543,17 @@ class _Body:
         return out
 
 
+def hit_heading(hit: Hit) -> str:
+    """``2024-05-15 #3``, and the other dates of the same text (``· 2024-05-14 #3``)."""
+    head = f"{_date_text(hit.date)} #{hit.number}"
+    return " · ".join([head, *(f"{_date_text(d)} #{n}" for d, n in hit.also)])
+
+
 def _search_runs(page: SearchPage, words: _Words, label: _Label, limit: int | None) -> _Runs:
     header = [_Run(_search_header(page, words))]
     hits = [
         (
-            [_Run(f"{_date_text(hit.date)} #{hit.number}", bold=True), _Run("\n")],
+            [_Run(hit_heading(hit), bold=True), _Run("\n")],
             _Body(hit),
             _url_runs(_extra_urls(hit.text, hit.urls), label),
         )

@@ -1,7 +1,8 @@
 """Search, the pure part: reading a query, the gram tokens the index stores, the FTS5
 expression built from them, and marking matches.
 
-Every character of the visible text (lower-cased) is indexed twice: as a unigram in column
+Every character of the visible text, folded (:mod:`bot.core.fold`: NFKC, Traditional to
+Simplified, lower case), is indexed twice: as a unigram in column
 ``u`` and, with its successor, as a bigram in column ``b``. A term of one character is a
 unigram lookup; a longer term is a phrase of its overlapping bigrams, which matches exactly
 where the term is a substring. Tokens are hex code points, so user text never reaches
@@ -16,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.core.dates import DateRange, parse_period
+from bot.core.fold import fold as fold  # re-exported: callers fold as search does
+from bot.core.fold import fold_map
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
@@ -37,14 +40,6 @@ class QueryError(ValueError):
 class Query:
     terms: tuple[str, ...]  # folded, cleaned, at least one character each
     period: DateRange | None = None
-
-
-def fold(text: str) -> str:
-    """Lower-case without changing the length, so match offsets map back onto the text."""
-    low = text.lower()
-    if len(low) == len(text):
-        return low  # no character changed length (none shrinks), so offsets still line up
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
 
 
 def _invisible(c: str) -> bool:
@@ -93,7 +88,8 @@ def parse_query(text: str) -> Query:
     terms: list[str] = []
     period: DateRange | None = None
     for term, quoted in split_terms(cleaned):
-        found = None if quoted else _period_or_error(term)
+        # A date typed in full-width digits (２０２５－０２) is the same filter.
+        found = None if quoted else _period_or_error(unicodedata.normalize("NFKC", term))
         if found is not None:
             if period is not None:
                 raise QueryError(
@@ -178,13 +174,19 @@ def matches(plain: str, terms: tuple[str, ...]) -> bool:
 
 
 def mark_ranges(plain: str, terms: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    """Every occurrence of every term in the visible text, merged into sorted ranges."""
-    folded = fold(plain)
+    """Every occurrence of every (folded) term in the visible text, as sorted, merged ranges
+    of the original text: found in the folded text, then mapped back through the source of
+    each folded character (a match inside an expanded character, the "i" of "ﬁ", marks it)."""
+    folded, sources = fold_map(plain)
     spans: list[tuple[int, int]] = []
     for term in terms:
         start = folded.find(term)
         while start >= 0:
-            spans.append((start, start + len(term)))
+            end = start + len(term)
+            if sources is None:
+                spans.append((start, end))
+            else:
+                spans.append((sources[start], sources[end - 1] + 1))
             start = folded.find(term, start + 1)
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):

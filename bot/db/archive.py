@@ -53,11 +53,24 @@ def id_range(start: dt.date | None, end: dt.date | None) -> tuple[int, int]:
     return lo, hi
 
 
-def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
+# An item whose text a newer item in [lo, hi] also has: with the same text it matches the
+# same terms, so that newer twin is a hit too and stands for both (item_twins is tiny).
+_TWIN_HIDDEN = " AND rowid NOT IN (SELECT id FROM item_twins WHERE newer <= ?)"
+# The other items of a hit's text in [lo, hi], as "id number,id number" (collapsed search).
+_TWINS_OF = (
+    "(SELECT group_concat(o.id || ' ' || o.number) FROM item_twins t"
+    " JOIN item_twins x ON x.first = t.first AND x.id != t.id JOIN items o ON o.id = x.id"
+    " WHERE t.id = items.id AND x.id BETWEEN ? AND ?)"
+)
+
+
+def _hit_ids(match: Match, lo: int, hi: int, collapse: bool = False) -> tuple[str, list[Any]]:
     """SQL selecting the ids of matching items in [lo, hi], and its parameters. The bigram
-    table leads when there is a bigram term (phrases are the selective part)."""
+    table leads when there is a bigram term (phrases are the selective part). ``collapse``:
+    of items with the same text, only the newest in [lo, hi]."""
+    hide, hidden = (_TWIN_HIDDEN, [hi]) if collapse else ("", [])
     if match.bi is None and match.uni is None:
-        return "SELECT rowid FROM items WHERE rowid BETWEEN ? AND ?", [lo, hi]
+        return "SELECT rowid FROM items WHERE rowid BETWEEN ? AND ?" + hide, [lo, hi, *hidden]
     lead, other = ("items_bi", match.bi), ("items_uni", match.uni)
     if match.bi is None:
         lead, other = other, lead
@@ -69,7 +82,10 @@ def _hit_ids(match: Match, lo: int, hi: int) -> tuple[str, list[Any]]:
     if other[1] is not None:
         sql += f" AND rowid IN (SELECT rowid FROM {other[0]} WHERE {other[0]} MATCH ?)"
         params.append(other[1])
-    return sql, params
+    return sql + hide, params + hidden
+
+
+_TotalKey = tuple[tuple[str, ...], int, int, bool]  # terms, id range, collapsed
 
 
 def _day(yyyymmdd: int) -> dt.date:
@@ -91,7 +107,7 @@ class Archive:
         # Called with each search's duration in seconds (the ops metrics set it).
         self.on_search: Callable[[float], None] | None = None
         # Search totals by (terms, id range): (index version, total), least recent first.
-        self._totals: OrderedDict[tuple[tuple[str, ...], int, int], tuple[int, int]] = OrderedDict()
+        self._totals: OrderedDict[_TotalKey, tuple[int, int]] = OrderedDict()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Archive:
@@ -186,29 +202,38 @@ class Archive:
         )
         return [dt.date.fromisoformat(r[0]) for r in rows]
 
-    async def search(self, query: str | Query, offset: int = 0, limit: int = 10) -> SearchPage:
-        """Items containing every term, newest first. Raises QueryError for a bad query."""
+    async def search(
+        self, query: str | Query, offset: int = 0, limit: int = 10, collapse: bool = False
+    ) -> SearchPage:
+        """Items containing every term, newest first. Raises QueryError for a bad query.
+
+        ``collapse`` (what readers see): items with the same text are one hit, the newest in
+        the date filter, with the others' dates in ``Hit.also``; total and paging count such
+        hits. Without it (scripts, watches) every item is a hit of its own."""
         started = time.perf_counter()
         try:
-            return await self._search(query, offset, limit)
+            return await self._search(query, offset, limit, collapse)
         finally:
             if self.on_search is not None:
                 self.on_search(time.perf_counter() - started)
 
-    async def _search(self, query: str | Query, offset: int, limit: int) -> SearchPage:
+    async def _search(
+        self, query: str | Query, offset: int, limit: int, collapse: bool
+    ) -> SearchPage:
         q = parse_query(query) if isinstance(query, str) else query
         lo, hi = id_range(q.period.start, q.period.end) if q.period else id_range(None, None)
         offset, limit = max(0, offset), max(0, limit)
-        ids, params = _hit_ids(fts_match(q.terms), lo, hi)
-        key = (q.terms, lo, hi)
+        ids, params = _hit_ids(fts_match(q.terms), lo, hi, collapse)
+        key = (q.terms, lo, hi, collapse)
         cached = self._totals.get(key)
         # One round trip for the page, the index version and (unless cached for this
         # version) the total: the uncorrelated count is computed once.
         count = "NULL" if cached else f"({ids.replace('SELECT rowid', 'SELECT count(*)', 1)})"
+        twins = _TWINS_OF if collapse else "NULL"
         rows = await self._rows(
-            f"SELECT {_VERSION}, {count}, id, date, number, text, plain, urls FROM items"
+            f"SELECT {_VERSION}, {count}, id, date, number, text, plain, urls, {twins} FROM items"
             f" WHERE id IN ({ids} ORDER BY 1 DESC LIMIT ? OFFSET ?) ORDER BY id DESC",
-            [*([] if cached else params), *params, limit, offset],
+            [*([] if cached else params), *([lo, hi] if collapse else []), *params, limit, offset],
         )
         if rows and not cached:
             version, total = int(rows[0][0]), int(rows[0][1])
@@ -229,8 +254,9 @@ class Archive:
                 text,
                 tuple(json.loads(urls)),
                 mark_ranges(plain, q.terms),
+                _twins(also),
             )
-            for _, _, _, date, number, text, plain, urls in rows
+            for _, _, _, date, number, text, plain, urls, also in rows
         )
         return SearchPage(q.terms, total, offset, limit, hits)
 
@@ -240,7 +266,7 @@ class Archive:
         rows = await self._rows(f"SELECT {_VERSION}, ({count})", params)
         return int(rows[0][0]), int(rows[0][1])
 
-    def _remember(self, key: tuple[tuple[str, ...], int, int], version: int, total: int) -> None:
+    def _remember(self, key: _TotalKey, version: int, total: int) -> None:
         self._totals[key] = (version, total)
         self._totals.move_to_end(key)
         while len(self._totals) > TOTALS_CACHED:
@@ -299,6 +325,14 @@ class Archive:
 
         async with self._sync_lock:
             return await sync_files(self.db.path, root)
+
+
+def _twins(listed: str | None) -> tuple[tuple[dt.date, int], ...]:
+    """(date, number) of each twin in a ``_TWINS_OF`` list, newest first."""
+    if not listed:
+        return ()
+    pairs = sorted((tuple(map(int, p.split())) for p in listed.split(",")), reverse=True)
+    return tuple((_day(rid // POSITIONS), number) for rid, number in pairs)
 
 
 def problem_from_dict(d: dict[str, Any]) -> Problem:

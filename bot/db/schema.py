@@ -198,4 +198,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX chats_public_channels ON chats(username)
         WHERE type = 'channel' AND username IS NOT NULL;
     """,
+    # Search folds what readers type (bot/core/fold.py: NFKC, Traditional to Simplified):
+    # the gram tables hold tokens of the old fold, and a contentless FTS5 row can only be
+    # deleted with the tokens it was given, so the index is emptied here and the next sync
+    # rebuilds it from the files (delivery tables untouched). Items get a hash of their
+    # text; item_twins lists the items whose text another item has (search shows such a
+    # text once, with each of its dates), rewritten by the sync.
+    """
+    INSERT INTO items_uni(items_uni) VALUES ('delete-all');
+    INSERT INTO items_bi(items_bi) VALUES ('delete-all');
+    DELETE FROM items;
+    DELETE FROM issues;
+    DELETE FROM files;
+    ALTER TABLE items ADD COLUMN text_hash INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX items_text_hash ON items(text_hash);
+    CREATE TABLE item_twins (
+        id    INTEGER PRIMARY KEY,          -- items.id of an item whose text is not unique
+        first INTEGER NOT NULL,             -- the newest item with that text: the group
+        newer INTEGER                       -- the next newer one; NULL for the newest
+    );
+    CREATE INDEX item_twins_first ON item_twins(first);
+    """,
 ]

@@ -53,6 +53,17 @@ STREAM_ITEMS = 4000  # items per batch of streamed inserts (bounds memory on a f
 FTS_HASH_BYTES = 64 * 1024 * 1024
 FTS_HASH_DEFAULT = 1024 * 1024
 _FTS_TABLES = ("items_uni", "items_bi")
+# item_twins, rewritten whole after a sync that changed items: the items whose text another
+# item has (found through the text_hash index, compared by text), each with the newest item
+# of its text and the next newer one. A few rows: search hides an item whose newer twin is
+# also a hit, and shows the twins' dates on the one it keeps.
+_TWINS = (
+    "DELETE FROM item_twins",
+    "INSERT INTO item_twins(id, first, newer)"
+    " SELECT id, first_value(id) OVER w, lag(id) OVER w FROM items"
+    " WHERE text_hash IN (SELECT text_hash FROM items GROUP BY text_hash HAVING count(*) > 1)"
+    " WINDOW w AS (PARTITION BY text ORDER BY id DESC)",
+)
 
 
 @dataclass
@@ -144,6 +155,7 @@ class _Sync:
         self.report = SyncReport()
         self.db_issues: dict[dt.date, tuple[str, int, str]] = {}
         self.in_tx = False
+        self._items_changed = False  # items written or deleted: item_twins is rewritten
         self._bulk = False
         self._stored_rows: dict[str, tuple[Any, ...]] = {}  # `files` rows as read
         # Dates written while streaming: date -> (file, line) of the copy written.
@@ -395,6 +407,9 @@ class _Sync:
             return
         await self._begin(bulk=len(batch.puts) > WRITE_CHUNK)
         await self._apply(batch)
+        if self._items_changed:
+            for statement in _TWINS:
+                await self.db.execute(statement)
         await self.db.execute(
             f"DELETE FROM files WHERE path IN ({','.join('?' * len(removed_files))})",
             removed_files,
@@ -436,13 +451,15 @@ class _Sync:
         await self.db.executemany(
             "INSERT INTO issues(date, title, file, line, digest) VALUES (?, ?, ?, ?, ?)", issues
         )
-        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
+        self._items_changed = True
+        await self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", items)
         del items
         await self.db.executemany("INSERT INTO items_uni(rowid, u) VALUES (?, ?)", uni)
         del uni
         await self.db.executemany("INSERT INTO items_bi(rowid, b) VALUES (?, ?)", bi)
 
     async def _delete_issue(self, date: dt.date) -> None:
+        self._items_changed = True
         lo, hi = id_range(date, date)
         rows = await self._all("SELECT id, plain FROM items WHERE id BETWEEN ? AND ?", [lo, hi])
         # A contentless FTS5 table forgets a row only when given the values it indexed.
@@ -487,11 +504,18 @@ def _rows(puts: Sequence[tuple[Issue, str]]) -> tuple[list[Row], list[Row], list
             rid = base - pos
             plain = visible_text(item.text)
             urls = json.dumps(list(item.urls)) if item.urls else "[]"
-            items.append((rid, key, pos, item.number, item.text, plain, urls, item.line))
+            items.append(
+                (rid, key, pos, item.number, item.text, plain, urls, item.line, _hash(item.text))
+            )
             u, b = index_columns(plain)
             uni.append((rid, u))
             bi.append((rid, b))
     return issues, items, uni, bi
+
+
+def _hash(text: str) -> int:
+    """items.text_hash: 64 bits of the text, to find equal texts through an index."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), signed=True)
 
 
 def _file_row(s: _FileState) -> tuple[Any, ...]:
