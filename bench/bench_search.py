@@ -48,6 +48,8 @@ QUERY_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("full-width", ("ＡＩ", "ｄｅｅｐｓｅｅｋ", "ＲＩＳＣ－Ｖ", "５Ｇ")),
 )
 ALL_QUERIES = tuple(q for _, queries in QUERY_CLASSES for q in queries)
+# --collapse: time searches as /find runs them (one hit per text, Archive.search(collapse=)).
+COLLAPSE = False
 
 
 @dataclass
@@ -203,9 +205,11 @@ async def timed_runs(action: Callable[[], Awaitable[object]], runs: int) -> list
 async def time_query(
     store: Archive, conn: aiosqlite.Connection, query: str, runs: int, like_runs: int
 ) -> QueryTiming:
-    store_total = (await store.search(query, offset=0, limit=10)).total
+    store_total = (await store.search(query, offset=0, limit=10, collapse=COLLAPSE)).total
     like_total = await like_search(conn, query)
-    store_ms = await timed_runs(lambda: store.search(query, offset=0, limit=10), runs)
+    store_ms = await timed_runs(
+        lambda: store.search(query, offset=0, limit=10, collapse=COLLAPSE), runs
+    )
     like_ms = await timed_runs(lambda: like_search(conn, query), like_runs)
     return QueryTiming(query, store_total, like_total, store_ms, like_ms)
 
@@ -423,6 +427,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--like-runs", type=int, help="timed LIKE scans per query")
     parser.add_argument("--out", type=Path, help="also write the report to this Markdown file")
     parser.add_argument("--workdir", type=Path, help="keep the archive and db here")
+    parser.add_argument(
+        "--collapse", action="store_true", help="search as /find does: one hit per text"
+    )
     parser.add_argument("--probe-search", type=Path, metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--probe-sync", nargs=2, type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -439,6 +446,8 @@ async def run_all(args: argparse.Namespace, work: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    global COLLAPSE
+    COLLAPSE = args.collapse
     if args.probe_search is not None:
         print(json.dumps(asyncio.run(probe_search(args.probe_search, args.runs))))
         return 0
