@@ -27,7 +27,13 @@ FORBIDDEN_EXTERNAL = {
     "ops": ("telegram", "httpx"),
     "source": ("telegram", "httpx"),
 }
-TOP_NO_TELEGRAM = ("replies.py", "config.py", "errors.py", "logs.py", "console.py")
+TOP_NO_TELEGRAM = (
+    "config.py",
+    "errors.py",
+    "logs.py",
+    "console.py",
+    *sorted(f"replies/{p.name}" for p in (BOT / "replies").glob("*.py")),
+)
 
 
 def imports(source: str) -> set[str]:
