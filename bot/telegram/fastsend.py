@@ -10,7 +10,7 @@ and reads from the answer only what the sender needs: ``ok``, ``result.message_i
 :func:`bot.telegram.transport.classify` gives for PTB's errors, with the same descriptions,
 so the outbox's ``last_error`` reads the same whichever transport sent.
 
-orjson is used when it is installed (faster JSON); the standard library otherwise.
+JSON through the standard library (orjson measured no faster here).
 """
 
 from __future__ import annotations
@@ -27,19 +27,15 @@ from bot.delivery.transport import Failure, SendError
 from bot.logs import redact
 from bot.telegram.transport import GONE_TEXTS
 
-try:  # an optional speed-up: the same bytes, a few times faster
-    import orjson
+# orjson and uvloop were measured here and made no difference (docs/benchmarks.md): the
+# standard library's json it is.
 
-    def _dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
 
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - exercised where orjson is absent
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    _loads = json.loads
+_loads = json.loads
 
 
 BODY_CACHE = 64  # serialised texts kept: a broadcast uses a handful
