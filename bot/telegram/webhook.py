@@ -32,17 +32,24 @@ def make_web_app(app: App, webhook: Webhook) -> web.Application:
     secret = webhook.secret_token.encode()
     path = "/" + webhook.path.strip("/")
 
+    def refuse(status: int, text: str) -> web.Response:
+        # Closed after the answer: keeping the connection would mean reading (to discard)
+        # whatever body the stranger still sends.
+        response = web.Response(status=status, text=text)
+        response.force_close()
+        return response
+
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret):
-            return web.Response(status=403, text="forbidden")
+            return refuse(403, "forbidden")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.Response(status=413, text="too large")
+            return refuse(413, "too large")
         try:
             data = json.loads(await request.read())
             update = Update.de_json(data, app.bot)
         except web.HTTPRequestEntityTooLarge:
-            return web.Response(status=413, text="too large")
+            return refuse(413, "too large")
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
         await app.update_queue.put(update)
