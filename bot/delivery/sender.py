@@ -80,6 +80,8 @@ class Sender:
         self._leader = False
         self._refill_at = 0.0  # monotonic; 0: now
         self._exhausted = False
+        self._refilling: asyncio.Task[None] | None = None  # a refill running beside dispatch
+        self._notified = 0  # notify() calls: one during a refill's read voids "exhausted"
         self._checked_open = 0.0
         self._unrecorded = 0  # failed writes of results since the last one that worked
         self._db_trouble = ""  # the database error last logged by the loop
@@ -110,6 +112,12 @@ class Sender:
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._runner
+        if self._refilling is not None:  # a read: let it end, it must not outlive the run
+            _, late = await asyncio.wait({self._refilling}, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            self._refill_done(raise_error=False)
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=timeout)
             for task in late:
@@ -139,6 +147,7 @@ class Sender:
         """New rows are in the outbox: look now rather than at the next poll."""
         self._refill_at = 0.0
         self._exhausted = False
+        self._notified += 1
         self._wake.set()
 
     # -- the loop --------------------------------------------------------------------------
@@ -189,13 +198,23 @@ class Sender:
         if now >= self._checked_open:
             self._checked_open = now + 5 * self.poll
             await self.check_finished(await outbox.adopt_orphans(self.db, time.time() - 600))
-        if self._wants_refill(now):
-            await self._refill()
+        self._refill_done()
+        if self._refilling is None and self._wants_refill(now):
+            if len(self._lanes) >= self.limits.in_flight:
+                # Enough is loaded to keep sending: read the next window beside dispatch
+                # (reading ~4,000 rows inline stopped every send for its duration).
+                self._refilling = asyncio.create_task(self._prefetch(), name="briefbot-refill")
+            else:
+                await self._refill()
         wait = max(self._paused_until, self._global.ready_at(now)) - now
         if wait > 0:
             await self._sleep(wait)
             return
         lane = self._lanes.pop_ready(now)
+        if lane is None and self._refilling is not None:
+            await asyncio.wait({self._refilling})  # one refill at a time
+            self._refill_done()
+            lane = self._lanes.pop_ready(now)
         if lane is None and not self._exhausted and len(self._lanes) < 10 * self._window:
             # Everything loaded waits on its chat's limit (a group's backlog, say): look
             # further ahead rather than leave the global rate unused.
@@ -225,11 +244,34 @@ class Sender:
             return True
         return now >= self._refill_at
 
+    async def _prefetch(self) -> None:
+        try:
+            await self._refill()
+        finally:
+            self._wake.set()  # the loop may be waiting for rows
+
+    def _refill_done(self, raise_error: bool = True) -> None:
+        """Collect a background refill that ended; its error (a database one, say) is the
+        loop's, raised here to be logged and retried like an inline one."""
+        task = self._refilling
+        if task is None or not task.done():
+            return
+        self._refilling = None
+        err = None if task.cancelled() else task.exception()
+        if err is not None and raise_error:
+            raise err
+
     async def _refill(self, more: bool = False) -> None:
         """Top the rows in memory up to the window (``more``: one window beyond), never the
-        whole outbox, and forget rows that stopped being pending (cancelled by a /stop)."""
+        whole outbox, and forget rows that stopped being pending (cancelled by a /stop).
+
+        It may run as a task beside dispatch: sends start and finish during the read, but
+        none can record its result (and forget its row) while the read's transaction holds
+        the write lock, and the lanes are changed right after the read returns, with no
+        await in between, so a row settled after the read is never loaded again."""
         self._refill_at = time.monotonic() + self.poll
-        loaded = len(self._lanes)
+        lanes, notified = self._lanes, self._notified
+        loaded = len(lanes)
         limit = loaded + (self._window if more else max(1, self._window - loaded))
         # Both reads in one transaction: no send's result can be recorded (and its row
         # forgotten) between them, or that row, still pending in the first read, would be
@@ -238,18 +280,23 @@ class Sender:
             rows = await outbox.pending_window(self.db, limit)
             # Corrections (bot.db.edits) share the lanes and limits; their ids are negative.
             corrections = await edits.pending_window(self.db, self._window)
-        self._exhausted = len(rows) < limit
-        horizon = 2**63 if self._exhausted else rows[-1][0]
-        self._exhausted = self._exhausted and len(corrections) < self._window
+        # From here to the end: no await (see the docstring).
+        if self._lanes is not lanes:
+            return  # the lanes were reset meanwhile (the lease changed hands): read again
+        exhausted = len(rows) < limit
+        horizon = 2**63 if exhausted else rows[-1][0]
+        # Rows queued during the read may be missing from it: then it is not exhausted.
+        exhausted = exhausted and len(corrections) < self._window
+        self._exhausted = exhausted and self._notified == notified
         rows += corrections
         now = time.monotonic()
-        self._lanes.drop_stale({r[0] for r in rows}, horizon, now)
+        lanes.drop_stale({r[0] for r in rows}, horizon, now)
         for rid, chat_id, text_id, attempts, next_at, bid, kind, *quiet in rows:
             # quiet: outbox rows carry the chat's /quiet choice; corrections (edits) do not.
             pending = Pending(rid, chat_id, text_id, attempts, _wall_to_mono(next_at), bid)
             pending.silent = bool(quiet and quiet[0])
-            self._lanes.add(pending, kind, now)
-        self._lanes.prune(now)
+            lanes.add(pending, kind, now)
+        lanes.prune(now)
 
     # -- one message -----------------------------------------------------------------------
 
