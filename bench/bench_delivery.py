@@ -3,7 +3,9 @@
 Usage: ``python -m bench.bench_delivery [--scale 5] [--seconds 25] [--out FILE]``, or
 ``python -m bench.bench_delivery --paid [--quick]`` for the paid-broadcast run (20,000
 subscribers at 1,000 messages/s against bench/sink.py, each sending path side by side:
-see bench/paid.py).
+see bench/paid.py), or ``python -m bench.bench_delivery --corrections [--quick]`` for the
+correction run (10,000 chats whose issue is corrected upstream and edited in place, against
+bench/sink.py: see bench/corrections.py).
 
 The fake server (fakebot/, rate limits on) runs in this process and answers 429 beyond
 Telegram's limits: 30 messages/s overall, 1/s per private chat, 20/min per group. The engine
@@ -468,7 +470,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "each sending path (aiohttp, httpx, PTB) side by side",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="with --paid: 5,000 subscribers, aiohttp and PTB only"
+        "--corrections",
+        action="store_true",
+        help="instead: the correction run, 10,000 chats whose issue is corrected upstream "
+        "and edited in place",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="with --paid: 5,000 subscribers, aiohttp and PTB only; with --corrections: "
+        "2,000 chats",
     )
     parser.add_argument("--serve-engine", nargs=4, metavar="X", help=argparse.SUPPRESS)
     parser.add_argument("--serve-paid", nargs=3, metavar="X", help=argparse.SUPPRESS)
@@ -496,6 +507,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bench.paid import render_paid, run_paid
 
             text = render_paid(command, asyncio.run(run_paid(Path(tmp), args.quick)))
+        elif args.corrections:
+            from bench.corrections import render_corrections, run_corrections
+
+            run = asyncio.run(run_corrections(Path(tmp), args.quick))
+            text = render_corrections(command, run)
         else:
             text = render(asyncio.run(run_bench(command, args.scale, args.seconds, Path(tmp))))
     print(text)

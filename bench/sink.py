@@ -1,14 +1,19 @@
 """A lean Bot API sink for the paid-broadcast benchmark: raw asyncio HTTP/1.1, keep-alive.
 
 fakebot (threads, full validation) cannot take 1,000 requests a second on one core; this
-can. It answers ``getMe`` and ``sendMessage`` only, keeps Telegram's token buckets — paid
-broadcasts (``allow_paid_broadcast``) 1,000/s overall, others 30/s, each private chat 1/s
-with a burst of 3 — and answers 429 with ``retry_after`` beyond them. It records the time
-and chat of every accepted message; ``GET /stats`` returns them as JSON.
+can. It answers ``getMe``, ``sendMessage`` and ``editMessageText`` only, keeps Telegram's
+token buckets — paid broadcasts (``allow_paid_broadcast``) 1,000/s overall, others 30/s,
+each private chat 1/s with a burst of 3; an edit takes from the same buckets as a message
+(it is never paid) — and answers 429 with ``retry_after`` beyond them. It records the time
+and chat of every accepted message, and the time, chat and message id of every accepted
+edit; ``GET /stats`` returns them as JSON.
 
 Run as its own process (so the engine under test has a core to itself)::
 
-    python -m bench.sink --token TOKEN [--paid-rate 1000]    # prints {"port": N}
+    python -m bench.sink --token TOKEN [--paid-rate 1000] [--scale 1]    # prints {"port": N}
+
+``--scale K`` multiplies the free rate (30/s) and the per-chat rate (1/s) by K, as
+``bench.bench_delivery`` scales the fake's limits, so a long run is short.
 """
 
 from __future__ import annotations
@@ -45,13 +50,17 @@ class Bucket:
 
 
 class Sink:
-    def __init__(self, token: str, paid_rate: float) -> None:
+    def __init__(self, token: str, paid_rate: float, scale: float = 1.0) -> None:
         self.token = token
         now = time.monotonic()
         self.paid = Bucket(paid_rate, PAID_BURST * paid_rate / PAID_RATE, now)
-        self.free = Bucket(FREE_RATE, FREE_BURST, now)
+        self.free = Bucket(FREE_RATE * scale, FREE_BURST, now)
+        self.chat_rate = CHAT_RATE * scale
         self.chats: dict[int, Bucket] = {}
         self.accepted: list[tuple[float, int]] = []
+        self.edited: list[tuple[float, int, int]] = []  # (time, chat, message id)
+        self.edit_429 = 0
+        self.first_edit = 0.0
         self.count_429 = 0
         self.other_errors = 0
         self.first_call = 0.0
@@ -68,21 +77,10 @@ class Sink:
             self.other_errors += 1
             return 400, b'{"ok":false,"error_code":400,"description":"Bad Request: chat_id"}'
         paid = str(params.get("allow_paid_broadcast", "")).lower() in ("true", "1")
-        now = time.monotonic()
-        bucket = self.chats.get(chat_id)
-        if bucket is None:
-            bucket = self.chats[chat_id] = Bucket(CHAT_RATE, CHAT_BURST, now)
-        overall = self.paid if paid else self.free
-        wait = max(bucket.wait(now), overall.wait(now))
-        if wait > 0:
+        refused = self._take(chat_id, paid)
+        if refused is not None:
             self.count_429 += 1
-            retry = max(1, math.ceil(wait))
-            return 429, (
-                b'{"ok":false,"error_code":429,"description":"Too Many Requests: retry after %d",'
-                b'"parameters":{"retry_after":%d}}' % (retry, retry)
-            )
-        bucket.tokens -= 1.0
-        overall.tokens -= 1.0
+            return refused
         self.accepted.append((wall, chat_id))
         self.message_id += 1
         # Shaped like Telegram's answer (message_id first, the text echoed without markup).
@@ -91,6 +89,50 @@ class Sink:
             "from": BOT,
             "chat": {"id": chat_id, "first_name": "User", "type": "private"},
             "date": int(wall),
+            "text": _TAG.sub("", text),
+        }
+        body = json.dumps({"ok": True, "result": result}, ensure_ascii=False, separators=(",", ":"))
+        return 200, body.encode()
+
+    def _take(self, chat_id: int, paid: bool) -> tuple[int, bytes] | None:
+        """A token from the chat's bucket and the overall one, or the 429 to answer."""
+        now = time.monotonic()
+        bucket = self.chats.get(chat_id)
+        if bucket is None:
+            bucket = self.chats[chat_id] = Bucket(self.chat_rate, CHAT_BURST, now)
+        overall = self.paid if paid else self.free
+        wait = max(bucket.wait(now), overall.wait(now))
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            return 429, (
+                b'{"ok":false,"error_code":429,"description":"Too Many Requests: retry after %d",'
+                b'"parameters":{"retry_after":%d}}' % (retry, retry)
+            )
+        bucket.tokens -= 1.0
+        overall.tokens -= 1.0
+        return None
+
+    def edit_message_text(self, params: dict[str, Any]) -> tuple[int, bytes]:
+        wall = time.time()
+        if not self.first_edit:
+            self.first_edit = wall
+        try:
+            chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+            text = str(params["text"])
+        except (KeyError, ValueError):
+            self.other_errors += 1
+            return 400, b'{"ok":false,"error_code":400,"description":"Bad Request: message_id"}'
+        refused = self._take(chat_id, False)  # an edit is never a paid broadcast
+        if refused is not None:
+            self.edit_429 += 1
+            return refused
+        self.edited.append((wall, chat_id, message_id))
+        result = {
+            "message_id": message_id,
+            "from": BOT,
+            "chat": {"id": chat_id, "first_name": "User", "type": "private"},
+            "date": int(wall),
+            "edit_date": int(wall),
             "text": _TAG.sub("", text),
         }
         body = json.dumps({"ok": True, "result": result}, ensure_ascii=False, separators=(",", ":"))
@@ -106,6 +148,9 @@ class Sink:
                 "other_errors": self.other_errors,
                 "chats": len(per_chat),
                 "twice": sum(n - 1 for n in per_chat.values() if n > 1),
+                "edited": self.edited,
+                "first_edit": self.first_edit,
+                "edit_429": self.edit_429,
                 "cpu_s": time.process_time(),
             }
         ).encode()
@@ -119,12 +164,14 @@ class Sink:
         method = path[len(prefix) :].split("?")[0].lower()
         if method == "getme":
             return 200, json.dumps({"ok": True, "result": BOT}).encode()
-        if method != "sendmessage":
+        if method not in ("sendmessage", "editmessagetext"):
             return 404, b'{"ok":false,"error_code":404,"description":"Not Found"}'
         if ctype.startswith("application/json"):
             params = json.loads(body)
         else:  # PTB posts a form, every value JSON-encoded
             params = dict(parse_qsl(body.decode("utf-8")))
+        if method == "editmessagetext":
+            return self.edit_message_text(params)
         return self.send_message(params)
 
 
@@ -163,8 +210,8 @@ class Connection(asyncio.Protocol):
             )
 
 
-async def serve(token: str, paid_rate: float) -> None:
-    sink = Sink(token, paid_rate)
+async def serve(token: str, paid_rate: float, scale: float = 1.0) -> None:
+    sink = Sink(token, paid_rate, scale)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(sink), "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
@@ -177,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sink", description=__doc__)
     parser.add_argument("--token", required=True)
     parser.add_argument("--paid-rate", type=float, default=PAID_RATE)
+    parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     try:  # the sink is not what is measured: let it be as fast as it can
         import uvloop
@@ -185,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         run = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        run(serve(args.token, args.paid_rate))
+        run(serve(args.token, args.paid_rate, args.scale))
     return 0
 
 

@@ -71,6 +71,13 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
     for part in await edits.sent_parts(db, dates):
         by_chat[part.chat_id].append(part)
     renders: dict[str, list[str]] = {}
+    ids: dict[str, int] = {}  # every chat of a language shares its texts: one lookup each
+
+    async def text_id(html: str) -> int:
+        if html not in ids:
+            ids[html] = await outbox.text_id(db, html)
+        return ids[html]
+
     edit_rows: list[tuple[int, int, str, int, int, int, int]] = []
     new_parts: list[tuple[str, int, int, int]] = []
     async with db.transaction():
@@ -83,10 +90,10 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
             shown = {p.part: p for p in sent}
             for number, message in sorted(shown.items()):
                 if number < len(parts):
-                    base = await outbox.text_id(db, parts[number])
-                    text = await outbox.text_id(db, marked(parts[number], lang))
+                    base = await text_id(parts[number])
+                    text = await text_id(marked(parts[number], lang))
                 else:
-                    base = text = await outbox.text_id(db, merged(lang))
+                    base = text = await text_id(merged(lang))
                 if base != message.base_id:
                     edit_rows.append(
                         (
@@ -101,7 +108,7 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
                     )
             under = sent[0].issue.isoformat()  # the missing parts join the same messages
             for number in range(max(shown) + 1, len(parts)):
-                new_parts.append((under, chat_id, number, await outbox.text_id(db, parts[number])))
+                new_parts.append((under, chat_id, number, await text_id(parts[number])))
         queued = await edits.insert(db, edit_rows)
         if new_parts:
             batch = Broadcast(db, "schedule", rev.date)
