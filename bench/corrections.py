@@ -67,7 +67,7 @@ async def serve_engine(api_url: str, work: Path, chats: int, scale: float) -> No
     from bot.logs import setup_logging
     from bot.source.follow import Follower
     from bot.telegram.fastsend import FastTransport
-    from tests.gitrepo import Upstream
+    from fakebot.upstream import Upstream
 
     setup_logging("WARNING", [TOKEN])
     up = Upstream(work / "up.git")

@@ -17,8 +17,7 @@ from bot.db.archive import Archive
 from bot.delivery.engine import DeliveryEngine
 from bot.source.follow import Follower, PollResult
 from bot.telegram.transport import PtbTransport
-
-from .gitrepo import Upstream
+from fakebot.upstream import Upstream
 
 FAST = Limits(
     per_second=200,

@@ -17,8 +17,8 @@ from bot.delivery import corrections
 from bot.delivery.engine import stats
 from bot.replies import format_stats
 from fakebot import FakeBotAPI, fake_bot_api
+from fakebot.upstream import Upstream, issue, month
 
-from .gitrepo import Upstream, issue, month
 from .sourcekit import SETTLE, World
 
 FEB = "docs/2025/newsflash-202502.md"

@@ -18,8 +18,8 @@ import pytest
 
 from bot.db.archive import Archive
 from fakebot import FakeBotAPI, fake_bot_api
+from fakebot.upstream import Upstream, issue, month
 
-from .gitrepo import Upstream, issue, month
 from .test_run import TOKEN, start, stop, wait_for
 
 CHATS = range(1, 301)

@@ -15,8 +15,8 @@ from bot.core.model import Issue, Item, Problem, Severity
 from bot.db import revisions
 from bot.source import settle
 from fakebot import FakeBotAPI, fake_bot_api
+from fakebot.upstream import Upstream, issue, month
 
-from .gitrepo import Upstream, issue, month
 from .sourcekit import World
 
 FEB = "docs/2025/newsflash-202502.md"

@@ -17,9 +17,9 @@ from bot.db.archive import Archive
 from bot.source import git
 from bot.source.follow import Follower
 from bot.source.health import ALERT_SECONDS, SourceHealth
+from fakebot.upstream import Upstream, issue, month
 
 from .conftest import REPO
-from .gitrepo import Upstream, issue, month
 
 FEB = "docs/2025/newsflash-202502.md"
 MAR = "docs/2025/newsflash-202503.md"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fakebot import FakeBotAPI, fake_bot_api
+from fakebot.upstream import Upstream, issue, month
 
-from .gitrepo import Upstream, issue, month
 from .test_run import TOKEN, start, stop, wait_for
 
 USER = 7001

@@ -1,4 +1,4 @@
-"""A real git "upstream" in a temp folder for the source tests: a bare repository that
+"""A real git "upstream" in a temp folder for tests and benchmarks: a bare repository that
 commits are written into with dulwich (objects and refs, exactly what a push leaves), so
 the tests need neither the git binary nor the network."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
@@ -41,7 +42,7 @@ class Upstream:
             self.repo.object_store.add_object(blob)
             tree.add(name.encode(), 0o100644, blob.id)
         for name, inner in sub.items():
-            tree.add(name.encode(), 0o040000, self._tree(inner))
+            tree.add(name.encode(), 0o040000, cast(Any, self._tree(inner)))
         self.repo.object_store.add_object(tree)
         return tree.id
 
@@ -58,13 +59,14 @@ class Upstream:
                 state[name] = textwrap.dedent(text).lstrip("\n")
         commit = Commit()
         commit.tree = self._tree({k: v.encode() for k, v in state.items()})
-        commit.parents = [] if force or self.head is None else [self.head]
+        commit.parents = [] if force or self.head is None else [cast(Any, self.head)]
         commit.author = commit.committer = b"Editor <editor@example.com>"
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = message.encode()
         self.repo.object_store.add_object(commit)
-        self.repo.refs[BRANCH] = commit.id
+        refs: Any = self.repo.refs
+        refs[BRANCH] = commit.id
         self.files, self.head = state, commit.id
         return commit.id.decode()
 
