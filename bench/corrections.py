@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.common import engine_process
 
 REPO = Path(__file__).resolve().parents[1]
 CHATS, QUICK_CHATS = 10_000, 2_000
@@ -236,16 +237,9 @@ async def run_corrections(work: Path, quick: bool) -> CorrectionRun:
     assert sink.stdout is not None
     url = f"http://127.0.0.1:{json.loads(await sink.stdout.readline())['port']}"
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.corrections", url, str(work), str(chats), str(SCALE),
-            cwd=REPO, env={**os.environ}, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        line = await proc.stdout.readline()
-        code = await proc.wait()
-        if not line or code != 0:
-            raise RuntimeError(f"the engine process failed (exit code {code})")
-        engine = json.loads(line)
+        engine = await engine_process(
+            "bench.corrections", url, str(work), str(chats), str(SCALE), cwd=REPO
+        )
         stats = await asyncio.to_thread(_stats, url)
     finally:
         sink.terminate()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -29,6 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.common import engine_process
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 1000.0
@@ -235,16 +236,9 @@ async def measure_path(path: str, template: Path, work: Path, subscribers: int) 
     shutil.copyfile(template, db)
     sink, url = await _start_sink()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.bench_delivery", "--serve-paid", url, str(db), path,
-            cwd=REPO, env={**os.environ}, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        line = await proc.stdout.readline()
-        code = await proc.wait()
-        if not line or code != 0:
-            raise RuntimeError(f"the engine process ({path}) failed (exit code {code})")
-        engine = json.loads(line)
+        engine = await engine_process(
+            "bench.bench_delivery", "--serve-paid", url, str(db), path, cwd=REPO
+        )
         sink_stats = await asyncio.to_thread(_stats, url)
     finally:
         sink.terminate()
