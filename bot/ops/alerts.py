@@ -22,7 +22,6 @@ REPEAT_SECONDS = 3600.0
 TITLES = {
     "sender_stuck": "the sender is stuck",
     "broadcast_failures": "a broadcast had many failures",
-    "source_failing": "the content source keeps failing",
     "stale_content": "no new issue",
     "storage": "the database or its disk",
 }

@@ -212,7 +212,8 @@ class Ops:
         return [
             Finding("sender_stuck", self.stuck_problem(p)),
             Finding("broadcast_failures", self.broadcast_problem(), repeat=False),
-            Finding("source_failing", self.source_problem(p.now)),
+            # A failing content source is told by the source itself (bot.source.health:
+            # after 3 failures and 15 minutes, and on recovery); here it only fails readiness.
             Finding("stale_content", self.stale_problem(p)),
             Finding("storage", self.storage_problem(p)),
         ]
