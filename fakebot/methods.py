@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from .limits import LimitsAndFaults
+from .forum import ForumTopics
 from .media import parse_caption, photo_sizes
 from .state import SentMessage
 from .updates import bot_user_dict, chat_member_dict
@@ -45,7 +45,7 @@ JSONDict = dict[str, Any]
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 
-class BotMethods(LimitsAndFaults):
+class BotMethods(ForumTopics):
     """The method handlers (attributes set by ``FakeBotAPI.__init__``)."""
 
     html_strict: bool
@@ -254,6 +254,7 @@ class BotMethods(LimitsAndFaults):
         ):
             raise bad("can't parse link preview options JSON object")
         reply_to = self._reply_target(chat, params)
+        thread_id = self._thread_of(chat, params)
         self._check_rate(chat, "sendMessage", paid=param_bool(params, "allow_paid_broadcast"))
         message: JSONDict = {
             "message_id": self._allocate_message_id(chat["id"]),
@@ -266,10 +267,7 @@ class BotMethods(LimitsAndFaults):
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = reply_to
-        thread_id = param_int(params, "message_thread_id")
-        if thread_id is not None and chat["type"] == "supergroup":
-            message["message_thread_id"] = thread_id
-            message["is_topic_message"] = True
+        self._in_thread(message, thread_id)
         if markup is not None:
             message["reply_markup"] = markup
         with self._lock:
@@ -295,6 +293,7 @@ class BotMethods(LimitsAndFaults):
         reply_to = self._reply_target(chat, params)
         with self._lock:
             sizes = photo_sizes(params.get("photo"), self._state.photos)
+        thread_id = self._thread_of(chat, params)
         self._check_rate(chat, "sendPhoto", paid=param_bool(params, "allow_paid_broadcast"))
         message: JSONDict = {
             "message_id": self._allocate_message_id(chat["id"]),
@@ -309,10 +308,7 @@ class BotMethods(LimitsAndFaults):
             message["caption_entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = reply_to
-        thread_id = param_int(params, "message_thread_id")
-        if thread_id is not None and chat["type"] == "supergroup":
-            message["message_thread_id"] = thread_id
-            message["is_topic_message"] = True
+        self._in_thread(message, thread_id)
         if markup is not None:
             message["reply_markup"] = markup
         with self._lock:
@@ -416,7 +412,7 @@ class BotMethods(LimitsAndFaults):
         return True
 
     def _m_sendChatAction(self, params: JSONDict) -> bool:
-        self._target_chat(params, "sendChatAction")
+        self._thread_of(self._target_chat(params, "sendChatAction"), params)
         if params.get("action") not in CHAT_ACTIONS:
             raise bad("wrong parameter action in request")
         return True

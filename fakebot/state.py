@@ -69,6 +69,12 @@ class SentMessage:
     inline_message_id: str | None = None
 
     @property
+    def thread_id(self) -> int | None:
+        """The forum topic it went to (``message_thread_id``); None: no topic."""
+        thread = self.message.get("message_thread_id") if self.message else None
+        return int(thread) if thread is not None else None
+
+    @property
     def edited(self) -> bool:
         return self.method.lower().startswith("edit")
 
@@ -102,6 +108,8 @@ class TelegramState:
     deleted: set[tuple[int, int]] = field(default_factory=set)
     next_message_id: dict[int, int] = field(default_factory=dict)
     photos: dict[str, JSONDict] = field(default_factory=dict)  # file_id -> PhotoSize sent
+    # (chat, message_thread_id) -> ForumTopic fields and "status": open / closed / deleted
+    topics: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
 
 
 class SimulatedTelegram:

@@ -30,6 +30,7 @@ __all__ = [
     "message_dict",
     "message_update",
     "my_chat_member_update",
+    "topic_created_dict",
     "user_dict",
 ]
 
@@ -119,8 +120,9 @@ def chat_dict(
     title: str | None = None,
     username: str | None = None,
     first_name: str | None = None,
+    is_forum: bool = False,
 ) -> JSONDict:
-    """A ``Chat`` object; names default from the id."""
+    """A ``Chat`` object; names default from the id; ``is_forum``: a supergroup with topics."""
     chat_type = chat_type or infer_chat_type(chat_id)
     chat: JSONDict = {"id": chat_id, "type": chat_type}
     if chat_type == "private":
@@ -132,7 +134,22 @@ def chat_dict(
         chat["title"] = title if title is not None else f"{default_title} {chat_id}"
     if username:
         chat["username"] = username
+    if is_forum:
+        chat["is_forum"] = True
     return chat
+
+
+def topic_created_dict(chat: JSONDict, thread_id: int, name: str, icon_color: int) -> JSONDict:
+    """The service message that opened a forum topic (its id is the topic's thread id)."""
+    return {
+        "message_id": thread_id,
+        "from": user_dict(DEFAULT_GROUP_USER_ID),
+        "chat": dict(chat),
+        "date": int(time.time()),
+        "message_thread_id": thread_id,
+        "is_topic_message": True,
+        "forum_topic_created": {"name": name, "icon_color": icon_color},
+    }
 
 
 def command_entities(text: str) -> list[JSONDict]:
@@ -166,8 +183,15 @@ def message_dict(
     reply_to_message: JSONDict | None = None,
     from_user: JSONDict | None = None,
     extra: JSONDict | None = None,
+    thread_id: int | None = None,
+    is_forum: bool = False,
 ) -> JSONDict:
-    """A user's text ``Message``; a leading ``/command`` gets its ``bot_command`` entity."""
+    """A user's text ``Message``; a leading ``/command`` gets its ``bot_command`` entity.
+
+    ``thread_id``: sent inside that forum topic of an ``is_forum`` supergroup (implied):
+    Telegram marks it ``is_topic_message`` and, when it answers nothing, makes it a reply
+    to the topic's creation message. ``is_forum`` alone: the forum's General topic, where
+    messages carry no thread id."""
     chat_type = chat_type or infer_chat_type(chat_id)
     if from_user is None:
         if user_id is None:
@@ -181,6 +205,7 @@ def message_dict(
         title=chat_title,
         username=chat_username if chat_type != "private" else (chat_username or username),
         first_name=from_user.get("first_name") if chat_type == "private" else None,
+        is_forum=is_forum or thread_id is not None,
     )
     message: JSONDict = {
         "message_id": message_id if message_id is not None else next_message_id(),
@@ -192,6 +217,11 @@ def message_dict(
     found = entities if entities is not None else command_entities(text)
     if found:
         message["entities"] = found
+    if thread_id is not None:
+        message["message_thread_id"] = thread_id
+        message["is_topic_message"] = True
+        if reply_to_message is None:
+            reply_to_message = topic_created_dict(chat, thread_id, f"Topic {thread_id}", 7322096)
     if reply_to_message is not None:
         message["reply_to_message"] = reply_to_message
     if extra:
@@ -216,6 +246,8 @@ def message_update(
     entities: list[JSONDict] | None = None,
     reply_to_message: JSONDict | None = None,
     edited: bool = False,
+    thread_id: int | None = None,
+    is_forum: bool = False,
 ) -> JSONDict:
     """An ``Update`` with ``message`` (or ``edited_message`` with ``edited=True``)."""
     message = message_dict(
@@ -232,6 +264,8 @@ def message_update(
         date=date,
         entities=entities,
         reply_to_message=reply_to_message,
+        thread_id=thread_id,
+        is_forum=is_forum,
     )
     if edited:
         message["edit_date"] = message["date"]
