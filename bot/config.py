@@ -75,6 +75,7 @@ class Telegram:
     report_errors: bool = True
     throttle_messages: int = 8
     throttle_seconds: float = 10.0
+    http: str = "aiohttp"  # PTB's HTTP layer: aiohttp (bot/telegram/request.py) or httpx
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ _SECTIONS = {
         "admins",
         "report_errors",
         "throttle",
+        "http",
     },
     "delivery": {
         "times",
@@ -295,6 +297,7 @@ def _telegram(tg: dict[str, Any]) -> Telegram:
         report_errors=_bool("telegram.report_errors", tg.get("report_errors", True)),
         throttle_messages=_int("telegram.throttle.messages", th.get("messages", 8), 1, 1000),
         throttle_seconds=_num("telegram.throttle.seconds", th.get("seconds", 10), 0.1, 3600),
+        http=_choice("telegram.http", tg.get("http", d.http), ("aiohttp", "httpx")),
     )
 
 

@@ -38,6 +38,7 @@ from bot.telegram import handlers as h
 from bot.telegram import ops as telegram_ops
 from bot.telegram.channels import sync_channels
 from bot.telegram.fastsend import FastTransport
+from bot.telegram.request import bot_requests
 from bot.telegram.shutdown import GracefulStop
 from bot.telegram.transport import make_bot
 
@@ -238,6 +239,9 @@ def build_application(
         await close_services(app, delivery)
 
     api = config.telegram.api_base_url
+    # Replies over aiohttp by default (telegram.http): httpx/httpcore were most of a reply's
+    # CPU. PTB's own pool sizes: 256 for requests, 1 for the long poll.
+    request, get_updates_request = bot_requests(config.telegram.http, 256)
     defaults = Defaults(
         parse_mode=ParseMode.HTML,
         link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -248,6 +252,8 @@ def build_application(
         .token(token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
+        .request(request)
+        .get_updates_request(get_updates_request)
         .defaults(defaults)
         .context_types(ContextTypes(bot_data=h.BotData))
         .concurrent_updates(True)

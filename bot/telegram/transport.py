@@ -11,11 +11,11 @@ from typing import Any
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
 from bot.config import Config
 from bot.delivery.transport import Failure, SendError
 from bot.logs import redact
+from bot.telegram.request import bot_requests
 
 # BadRequest texts that mean the chat is gone for good (like a 403), not a bad message.
 GONE_TEXTS = (
@@ -34,13 +34,16 @@ GONE_TEXTS = (
 
 def make_bot(config: Config, token: str, *, pool: int = 8) -> Bot:
     """A Bot on the configured API server with a connection pool of ``pool``: the engine's
-    sender (no rate limiter: the engine keeps the limits itself) and the CLI's."""
+    sender (no rate limiter: the engine keeps the limits itself) and the CLI's; over the
+    HTTP client ``telegram.http`` names (bot/telegram/request.py)."""
     api = config.telegram.api_base_url
+    request, get_updates_request = bot_requests(config.telegram.http, pool)
     return Bot(
         token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=pool),
+        request=request,
+        get_updates_request=get_updates_request,
     )
 
 
