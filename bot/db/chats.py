@@ -168,6 +168,12 @@ async def _note(db: Database, info: ChatInfo) -> None:
     )
 
 
+async def note(db: Database, info: ChatInfo) -> None:
+    """Note the chat (not subscribed), or refresh what Telegram says about it."""
+    async with db.transaction():
+        await _note(db, info)
+
+
 # -- reading ------------------------------------------------------------------------------
 
 
@@ -230,7 +236,7 @@ async def repair_cursors(db: Database, limit: dt.date) -> int:
     async with db.transaction():
         return await db.execute(
             "UPDATE chats SET last_issue = (SELECT max(o.issue) FROM outbox o"
-            " WHERE o.chat_id = chats.id AND o.kind = 'issue' AND o.issue <= ?"
+            " WHERE o.chat_id = chats.id AND o.thread_id = 0 AND o.kind = 'issue' AND o.issue <= ?"
             " AND o.status IN ('pending', 'sent')) WHERE last_issue > ?",
             [iso, iso],
         )
@@ -365,7 +371,8 @@ async def note_member(db: Database, info: ChatInfo, new_status: str) -> bool:
 
 async def migrate(db: Database, old_id: int, new_id: int) -> bool:
     """The group ``old_id`` became the supergroup ``new_id``: move its subscription, delivery
-    time, last issue and watches there. False if already done. (Its pending messages are
+    time (``/time now`` included), /quiet, last issue and watches (each with its topic)
+    there. (Topics: :func:`bot.db.topics.migrate`.) False if already done. (Its pending messages are
     the outbox's: :func:`bot.delivery.audience.migrated` moves both in one transaction.)"""
     async with db.transaction():
         old = await _get(db, old_id)
@@ -391,16 +398,22 @@ async def _merge_into(db: Database, old: ChatRecord, new_id: int) -> None:
         status = new.status.value
     last_issues = [d for d in (old.last_issue, new and new.last_issue) if d]
     slots = [s for s in (old.last_slot, new and new.last_slot) if s]
+    # The stored values, not the record's: its delivery_time cannot hold "now" (/time now),
+    # which was lost here before, and the record has no /quiet.
+    own_time, quiet = (
+        await db.rows("SELECT delivery_time, quiet FROM chats WHERE id = ?", [old.id])
+    )[0]
     await db.execute(
         "UPDATE chats SET status = ?, language = coalesce(language, ?), subscribed_at ="
         " coalesce(subscribed_at, ?), source = ?, delivery_time = coalesce(delivery_time, ?),"
-        " last_issue = ?, last_slot = ?, reason = NULL WHERE id = ?",
+        " quiet = max(quiet, ?), last_issue = ?, last_slot = ?, reason = NULL WHERE id = ?",
         [
             status,
             old.language,
             old.subscribed_at,
             old.source,
-            format_hhmm(old.delivery_time) if old.delivery_time else None,
+            own_time,
+            quiet,
             max(last_issues).isoformat() if last_issues else None,
             max(slots) if slots else None,
             new_id,
@@ -488,38 +501,45 @@ def normalize_terms(terms: str) -> str:
     return " ".join(fold(clean(terms)).split())
 
 
-async def add_watch(db: Database, info: ChatInfo, terms: str) -> bool:
-    """Watch ``terms`` (same syntax and matching as /find) in this chat. False if it already
-    does; WatchLimitError past MAX_WATCHES; QueryError for terms /find would refuse."""
+async def add_watch(db: Database, info: ChatInfo, terms: str, thread_id: int = 0) -> bool:
+    """Watch ``terms`` (same syntax and matching as /find) in this chat, or in its forum
+    topic ``thread_id`` (0: none), where the matches are sent. False if it already does;
+    WatchLimitError past MAX_WATCHES (per chat or topic); QueryError for terms /find would
+    refuse."""
     key = normalize_terms(terms)
     parse_query(key)
     async with db.transaction():
         await _note(db, info)
         rows = await db.rows(
-            "SELECT count(*), coalesce(sum(terms = ?), 0) FROM watches WHERE chat_id = ?",
-            [key, info.id],
+            "SELECT count(*), coalesce(sum(terms = ?), 0) FROM watches"
+            " WHERE chat_id = ? AND thread_id = ?",
+            [key, info.id, thread_id],
         )
         total, exists = rows[0]
         if exists:
             return False
         if total >= MAX_WATCHES:
             raise WatchLimitError(f"at most {MAX_WATCHES} watches per chat; remove one first")
-        await db.execute("INSERT INTO watches (chat_id, terms) VALUES (?, ?)", [info.id, key])
+        await db.execute(
+            "INSERT INTO watches (chat_id, thread_id, terms) VALUES (?, ?, ?)",
+            [info.id, thread_id, key],
+        )
         return True
 
 
-async def watches(db: Database, chat_id: int) -> list[str]:
+async def watches(db: Database, chat_id: int, thread_id: int = 0) -> list[str]:
+    """The chat's watches, or those of its topic ``thread_id``: each topic has its own."""
     rows = await db.rows(
-        "SELECT terms FROM watches WHERE chat_id = ? ORDER BY created_at, terms",
-        [chat_id],
+        "SELECT terms FROM watches WHERE chat_id = ? AND thread_id = ? ORDER BY created_at, terms",
+        [chat_id, thread_id],
     )
     return [r[0] for r in rows]
 
 
-async def remove_watch(db: Database, chat_id: int, terms: str) -> bool:
+async def remove_watch(db: Database, chat_id: int, terms: str, thread_id: int = 0) -> bool:
     async with db.transaction():
         changed = await db.execute(
-            "DELETE FROM watches WHERE chat_id = ? AND terms = ?",
-            [chat_id, normalize_terms(terms)],
+            "DELETE FROM watches WHERE chat_id = ? AND thread_id = ? AND terms = ?",
+            [chat_id, thread_id, normalize_terms(terms)],
         )
         return changed > 0

@@ -37,17 +37,19 @@ class SentPart:
     part: int
     message_id: int
     base_id: int  # the render it shows (without a correction mark)
+    thread_id: int = 0  # the forum topic it was sent to (0: none)
 
 
 async def sent_parts(db: Database, dates: Sequence[dt.date]) -> list[SentPart]:
-    """Every message sent for those issue dates, in (chat, part) order, with the text it
-    shows after the latest edit planned for it (or as first sent)."""
+    """Every message sent for those issue dates, in (chat, topic, part) order, with the
+    text it shows after the latest edit planned for it (or as first sent). A topic that
+    Telegram said is closed or deleted is left alone: its messages went with it."""
     isos = [d.isoformat() for d in dates]
     rows = await db.rows(
         "SELECT o.chat_id, coalesce(c.language, 'zh'), o.issue, o.part, o.message_id,"
         " coalesce((SELECT e.base_id FROM edits e WHERE e.chat_id = o.chat_id"
         " AND e.message_id = o.message_id AND e.status IN ('pending', 'done')"
-        " ORDER BY e.id DESC LIMIT 1), o.text_id)"
+        " ORDER BY e.id DESC LIMIT 1), o.text_id), o.thread_id"
         " FROM outbox o LEFT JOIN chats c ON c.id = o.chat_id"
         " WHERE o.kind = 'issue' AND o.status = 'sent' AND o.message_id IS NOT NULL"
         f" AND o.issue IN ({','.join('?' * len(isos))})"
@@ -55,10 +57,14 @@ async def sent_parts(db: Database, dates: Sequence[dt.date]) -> list[SentPart]:
         # Telegram said it cannot edit that message: asking again cannot help.
         " AND NOT EXISTS (SELECT 1 FROM edits r WHERE r.chat_id = o.chat_id"
         " AND r.message_id = o.message_id AND r.status = 'refused')"
-        " ORDER BY o.chat_id, o.part",
+        " AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.chat_id = o.chat_id"
+        " AND t.thread_id = o.thread_id AND t.status = 'gone')"
+        " ORDER BY o.chat_id, o.thread_id, o.part",
         isos,
     )
-    return [SentPart(c, lang, dt.date.fromisoformat(i), p, m, b) for c, lang, i, p, m, b in rows]
+    return [
+        SentPart(c, lang, dt.date.fromisoformat(i), p, m, b, th) for c, lang, i, p, m, b, th in rows
+    ]
 
 
 async def pending_sends(db: Database, dates: Sequence[dt.date]) -> int:

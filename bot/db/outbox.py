@@ -2,7 +2,7 @@
 tables: the messages to send, their rendered texts (stored once: 100,000 chats of one issue
 share a few parts), the batches they were enqueued in, and which process may send.
 
-One row per (kind, issue, chat, part); the unique key makes enqueueing idempotent, so a
+One row per (kind, issue, chat, forum topic, part); the unique key makes enqueueing idempotent, so a
 crash between two chunks, or a second tick, never doubles a message. A row is marked sent
 only with the message id Telegram confirmed.
 """
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.db.database import Database
+from bot.db.database import FIRST_ID, Database
 
 Trigger = Literal["schedule", "admin", "cli", "watch"]
 Kind = Literal["issue", "watch"]
@@ -79,18 +79,19 @@ async def text(db: Database, text_id: int) -> str:
 
 _INSERT = {
     "issue": (
-        "INSERT INTO outbox (kind, issue, chat_id, part, text_id, broadcast_id, created_at)"
-        " VALUES ('issue', ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO outbox"
+        " (kind, issue, chat_id, thread_id, part, text_id, broadcast_id, created_at)"
+        " VALUES ('issue', ?, ?, ?, ?, ?, ?, ?)"
         # Enqueueing again never doubles: a row already pending or sent stays as it is; one
         # that failed or was cancelled (the chat was blocked then) is queued again.
-        " ON CONFLICT (kind, issue, chat_id, part) DO UPDATE SET status = 'pending',"
+        " ON CONFLICT (kind, issue, chat_id, thread_id, part) DO UPDATE SET status = 'pending',"
         " attempts = 0, next_at = 0, last_error = NULL, text_id = excluded.text_id,"
         " broadcast_id = excluded.broadcast_id WHERE outbox.status IN ('failed', 'cancelled')"
     ),
     "watch": (
         "INSERT OR IGNORE INTO outbox"
-        " (kind, issue, chat_id, part, text_id, broadcast_id, created_at)"
-        " VALUES ('watch', ?, ?, ?, ?, ?, ?)"
+        " (kind, issue, chat_id, thread_id, part, text_id, broadcast_id, created_at)"
+        " VALUES ('watch', ?, ?, ?, ?, ?, ?, ?)"
     ),
 }
 
@@ -105,8 +106,9 @@ class Broadcast:
         self.id: int | None = None
         self.rows = 0
 
-    async def insert(self, kind: Kind, rows: Sequence[tuple[str, int, int, int]]) -> None:
-        """(issue, chat, part, text id) rows, inside the caller's transaction."""
+    async def insert(self, kind: Kind, rows: Sequence[tuple[str, int, int, int, int]]) -> None:
+        """(issue, chat, thread, part, text id) rows, inside the caller's transaction; the
+        thread is the forum topic the message goes to (0: none)."""
         if not rows:
             return
         if self.id is None:
@@ -133,15 +135,27 @@ class Broadcast:
 
 _LACKING = (
     "c.status = 'active' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'issue'"
-    " AND o.issue = ? AND o.chat_id = c.id AND o.status IN ('pending', 'sent'))"
+    " AND o.issue = ? AND o.chat_id = c.id AND o.thread_id = 0"
+    " AND o.status IN ('pending', 'sent'))"
+)
+# Active forum topics (bot/db/topics) of chats the bot may still write to, likewise.
+_TOPICS_LACKING = (
+    "t.status = 'active' AND c.status IN ('active', 'stopped') AND NOT EXISTS (SELECT 1"
+    " FROM outbox o WHERE o.kind = 'issue' AND o.issue = ? AND o.chat_id = t.chat_id"
+    " AND o.thread_id = t.thread_id AND o.status IN ('pending', 'sent'))"
 )
 
 
 async def count_lacking(db: Database, issue: dt.date) -> int:
-    """Active chats that have not received (and are not about to receive) the issue."""
-    return int(
-        await db.value(f"SELECT count(*) FROM chats c WHERE {_LACKING}", [issue.isoformat()])
+    """Active chats and forum topics that have not received (and are not about to
+    receive) the issue."""
+    iso = issue.isoformat()
+    chats = await db.value(f"SELECT count(*) FROM chats c WHERE {_LACKING}", [iso])
+    topics = await db.value(
+        f"SELECT count(*) FROM topics t JOIN chats c ON c.id = t.chat_id WHERE {_TOPICS_LACKING}",
+        [iso],
     )
+    return int(chats) + int(topics)
 
 
 async def lacking_page(db: Database, issue: dt.date, after: int, limit: int) -> list[Any]:
@@ -153,26 +167,62 @@ async def lacking_page(db: Database, issue: dt.date, after: int, limit: int) -> 
     )
 
 
-def pages_of_watchers(db: Database, issue: dt.date) -> AsyncIterator[list[Any]]:
-    """(chat id, language, terms joined by U+001F) of reachable chats with watches that
-    have no watch message for the issue yet."""
-    return db.pages(
-        "SELECT w.chat_id AS id, c.language, group_concat(w.terms, char(31)) FROM watches w"
-        " JOIN chats c ON c.id = w.chat_id WHERE c.status IN ('active', 'stopped')"
-        # Chat 0 is the offline console's own chat (bot.console), never a Telegram chat.
-        " AND w.chat_id != 0"
-        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'watch'"
-        " AND o.issue = ? AND o.chat_id = w.chat_id) AND w.chat_id > ? GROUP BY w.chat_id"
-        " ORDER BY w.chat_id LIMIT ?",
-        [issue.isoformat()],
-        page=CHUNK,
+async def lacking_topics_page(
+    db: Database, issue: dt.date, after: tuple[int, int], limit: int
+) -> list[Any]:
+    """(chat id, thread id, language) of those topics: the first ``limit`` after the
+    (chat, thread) ``after``."""
+    return await db.rows(
+        "SELECT t.chat_id, t.thread_id, c.language FROM topics t JOIN chats c"
+        f" ON c.id = t.chat_id WHERE {_TOPICS_LACKING} AND (t.chat_id, t.thread_id) > (?, ?)"
+        " ORDER BY t.chat_id, t.thread_id LIMIT ?",
+        [issue.isoformat(), *after, limit],
     )
+
+
+_WATCHERS = (
+    "SELECT w.chat_id, w.thread_id, c.language, group_concat(w.terms, char(31))"
+    " FROM watches w JOIN chats c ON c.id = w.chat_id WHERE c.status IN ('active', 'stopped')"
+    " AND w.chat_id BETWEEN ? AND ?"
+    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'watch' AND o.issue = ?"
+    " AND o.chat_id = w.chat_id AND o.thread_id = w.thread_id)"
+    # A topic Telegram said is closed or deleted gets nothing until it is open again.
+    " AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.chat_id = w.chat_id"
+    " AND t.thread_id = w.thread_id AND t.status = 'gone')"
+    " GROUP BY w.chat_id, w.thread_id ORDER BY w.chat_id, w.thread_id"
+)
+
+
+async def pages_of_watchers(db: Database, issue: dt.date) -> AsyncIterator[list[Any]]:
+    """(chat id, thread id, language, terms joined by U+001F) per chat and forum topic with
+    watches, in a reachable chat, that has no watch message for the issue yet. A page is
+    up to CHUNK chats, each with all its topics."""
+    cursor = FIRST_ID
+    while True:
+        ids = await db.rows(
+            # Chat 0 is the offline console's own chat (bot.console), never a Telegram chat.
+            "SELECT DISTINCT chat_id FROM watches WHERE chat_id > ? AND chat_id != 0"
+            " ORDER BY chat_id LIMIT ?",
+            [cursor, CHUNK],
+        )
+        if not ids:
+            return
+        rows = await db.rows(_WATCHERS, [ids[0][0], ids[-1][0], issue.isoformat()])
+        if rows:
+            yield [r for r in rows if r[0] != 0]
+        if len(ids) < CHUNK:
+            return
+        cursor = ids[-1][0]
 
 
 # -- chats going away ---------------------------------------------------------------------
 
 
-async def cancel_pending(db: Database, chat_id: int, why: str, kind: Kind | None = None) -> int:
+async def cancel_pending(
+    db: Database, chat_id: int, why: str, kind: Kind | None = None, thread_id: int | None = None
+) -> int:
+    """Cancel the chat's pending rows (of one kind; of one forum topic, 0 for the chat's
+    own subscription; by default every topic's)."""
     sql = (
         "UPDATE outbox SET status = 'cancelled', last_error = ?"
         " WHERE chat_id = ? AND status = 'pending'"
@@ -181,6 +231,9 @@ async def cancel_pending(db: Database, chat_id: int, why: str, kind: Kind | None
     if kind:
         sql += " AND kind = ?"
         params.append(kind)
+    if thread_id is not None:
+        sql += " AND thread_id = ?"
+        params.append(thread_id)
     return await db.execute(sql, params)
 
 
@@ -205,12 +258,12 @@ async def count_newly_inactive(db: Database, broadcast_id: int) -> None:
 
 async def pending_window(db: Database, limit: int) -> list[Any]:
     """The first ``limit`` pending rows in send order: (id, chat, text id, attempts,
-    next_at, broadcast, chat type, quiet). Read in a transaction: a consistent view of
-    committed rows."""
+    next_at, broadcast, chat type, quiet, forum topic or 0). Read in a transaction: a
+    consistent view of committed rows."""
     async with db.transaction():
         return await db.rows(
             "SELECT o.id, o.chat_id, o.text_id, o.attempts, o.next_at, o.broadcast_id,"
-            " coalesce(c.type, 'private'), coalesce(c.quiet, 0)"
+            " coalesce(c.type, 'private'), coalesce(c.quiet, 0), o.thread_id"
             " FROM outbox o LEFT JOIN chats c ON c.id = o.chat_id"
             " WHERE o.status = 'pending' ORDER BY o.id LIMIT ?",
             [limit],

@@ -21,7 +21,7 @@ from bot.db.database import Database
 from bot.db.sync import SyncReport
 
 # Owned elsewhere but kept: what users chose and what was sent. Parents before children.
-KEPT = ("chats", "channel_managers", "watches", "texts", "broadcasts", "outbox")
+KEPT = ("chats", "topics", "channel_managers", "watches", "texts", "broadcasts", "outbox")
 RANGE = 1000
 
 

@@ -219,4 +219,68 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX item_twins_first ON item_twins(first);
     """,
+    # Forum topics (bot/db/topics.py owns topics): a topic of a forum supergroup subscribes
+    # on its own, with its own cursors; its deliveries and watch alerts go to its thread.
+    # outbox and watches gain thread_id (0: no topic, so the unique keys still hold: NULLs
+    # are distinct in SQLite). A table constraint cannot be altered, so both tables are
+    # rebuilt; every row is copied, with thread 0.
+    """
+    -- status: active = receives the brief in that topic; stopped = /stop there, or only
+    -- watching; gone = Telegram said it is closed or deleted (a /start there again
+    -- subscribes it anew). The chat's row holds what topics share (language, time, quiet).
+    CREATE TABLE topics (
+        chat_id       INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        thread_id     INTEGER NOT NULL CHECK (thread_id > 0),  -- message_thread_id
+        status        TEXT NOT NULL DEFAULT 'stopped'
+                      CHECK (status IN ('active', 'stopped', 'gone')),
+        reason        TEXT,
+        subscribed_at TEXT,
+        last_issue    TEXT,                 -- as chats.last_issue, for this topic
+        last_slot     TEXT,                 -- as chats.last_slot, for this topic
+        updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        UNIQUE (chat_id, thread_id)
+    );
+    CREATE INDEX topics_status ON topics(status);
+
+    CREATE TABLE watches_new (
+        chat_id    INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        thread_id  INTEGER NOT NULL DEFAULT 0,
+        terms      TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        PRIMARY KEY (chat_id, thread_id, terms)
+    ) WITHOUT ROWID;
+    INSERT INTO watches_new (chat_id, thread_id, terms, created_at)
+        SELECT chat_id, 0, terms, created_at FROM watches;
+    DROP TABLE watches;
+    ALTER TABLE watches_new RENAME TO watches;
+
+    CREATE TABLE outbox_new (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('issue', 'watch')),
+        issue        TEXT NOT NULL,
+        chat_id      INTEGER NOT NULL,
+        thread_id    INTEGER NOT NULL DEFAULT 0,  -- the forum topic; 0: none
+        part         INTEGER NOT NULL,
+        text_id      INTEGER NOT NULL REFERENCES texts(id),
+        status       TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
+        message_id   INTEGER,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_at      REAL NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        broadcast_id INTEGER REFERENCES broadcasts(id),
+        created_at   REAL NOT NULL,
+        sent_at      REAL,
+        UNIQUE (kind, issue, chat_id, thread_id, part)
+    );
+    INSERT INTO outbox_new (id, kind, issue, chat_id, thread_id, part, text_id, status,
+        message_id, attempts, next_at, last_error, broadcast_id, created_at, sent_at)
+        SELECT id, kind, issue, chat_id, 0, part, text_id, status, message_id, attempts,
+        next_at, last_error, broadcast_id, created_at, sent_at FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    CREATE INDEX outbox_pending ON outbox(status) WHERE status = 'pending';
+    CREATE INDEX outbox_chat ON outbox(chat_id, status);
+    CREATE INDEX outbox_broadcast ON outbox(broadcast_id, status);
+    """,
 ]
