@@ -83,6 +83,7 @@ class Pending:
     due: float  # monotonic
     broadcast_id: int | None
     silent: bool = False  # the chat chose /quiet: send with disable_notification
+    thread_id: int = 0  # the forum topic it goes to (message_thread_id); 0: none
 
 
 @dataclass(slots=True)

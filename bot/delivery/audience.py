@@ -5,17 +5,40 @@ where the two are composed."""
 
 from __future__ import annotations
 
-from bot.db import chats, outbox
+from bot.db import chats, outbox, topics
 from bot.db.chats import ChatInfo
 from bot.db.database import Database
 
+GENERAL_CLOSED = "the General topic is closed"
 
-async def stop(db: Database, chat_id: int, reason: str = "stopped by the user") -> bool:
-    """/stop: unsubscribe and cancel the issue messages still pending (watches go on)."""
+
+async def stop(
+    db: Database, chat_id: int, reason: str = "stopped by the user", thread_id: int = 0
+) -> bool:
+    """/stop: unsubscribe and cancel the issue messages still pending (watches go on). In
+    a forum topic (``thread_id``) only that topic stops; outside any topic only the
+    chat's own subscription, never its topics'."""
     async with db.transaction():
-        changed = await chats.unsubscribe(db, chat_id, reason)
+        if thread_id:
+            changed = await topics.unsubscribe(db, chat_id, thread_id, reason)
+        else:
+            changed = await chats.unsubscribe(db, chat_id, reason)
         if changed:
-            await outbox.cancel_pending(db, chat_id, reason, kind="issue")
+            await outbox.cancel_pending(db, chat_id, reason, kind="issue", thread_id=thread_id)
+        return changed
+
+
+async def topic_gone(db: Database, chat_id: int, thread_id: int, reason: str) -> bool:
+    """Telegram says the forum topic is closed or deleted: deactivate it, like a blocked
+    chat, and cancel everything pending for it; the chat and its other topics go on.
+    Thread 0 (a message without a topic refused as TOPIC_CLOSED: the forum's General
+    topic is closed) stops the chat's own subscription only. True if it was live."""
+    async with db.transaction():
+        if thread_id:
+            changed = await topics.mark_gone(db, chat_id, thread_id, reason)
+        else:
+            changed = await chats.unsubscribe(db, chat_id, f"{GENERAL_CLOSED} ({reason})")
+        await outbox.cancel_pending(db, chat_id, reason, thread_id=thread_id)
         return changed
 
 
@@ -49,8 +72,11 @@ async def member_changed(db: Database, info: ChatInfo, new_status: str) -> bool:
 
 
 async def migrated(db: Database, old_id: int, new_id: int) -> bool:
-    """The group became a supergroup: move its subscription and its pending messages."""
+    """The group became a supergroup: move its subscription, topics and watches, and its
+    pending messages (each keeps its topic)."""
     async with db.transaction():
         changed = await chats.migrate(db, old_id, new_id)
+        if changed:
+            await topics.migrate(db, old_id, new_id)
         await outbox.repoint_pending(db, old_id, new_id)
         return changed

@@ -67,9 +67,10 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
     issue = await archive.issue(rev.date)
     if issue is None:
         return 0
-    by_chat: dict[int, list[SentPart]] = defaultdict(list)
+    # Per chat and forum topic: a group subscribed in two topics got each part twice.
+    by_chat: dict[tuple[int, int], list[SentPart]] = defaultdict(list)
     for part in await edits.sent_parts(db, dates):
-        by_chat[part.chat_id].append(part)
+        by_chat[(part.chat_id, part.thread_id)].append(part)
     renders: dict[str, list[str]] = {}
     ids: dict[str, int] = {}  # every chat of a language shares its texts: one lookup each
 
@@ -79,9 +80,9 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
         return ids[html]
 
     edit_rows: list[tuple[int, int, str, int, int, int, int]] = []
-    new_parts: list[tuple[str, int, int, int]] = []
+    new_parts: list[tuple[str, int, int, int, int]] = []
     async with db.transaction():
-        for chat_id, sent in by_chat.items():
+        for (chat_id, thread_id), sent in by_chat.items():
             lang = sent[0].language
             if lang not in renders:
                 renders[lang] = issue_messages(issue, lang, limit=MAX_UTF16 - MARK_ROOM)
@@ -108,7 +109,7 @@ async def _plan_issue(archive: Archive, rev: Revision) -> int:
                     )
             under = sent[0].issue.isoformat()  # the missing parts join the same messages
             for number in range(max(shown) + 1, len(parts)):
-                new_parts.append((under, chat_id, number, await text_id(parts[number])))
+                new_parts.append((under, chat_id, thread_id, number, await text_id(parts[number])))
         queued = await edits.insert(db, edit_rows)
         if new_parts:
             batch = Broadcast(db, "schedule", rev.date)

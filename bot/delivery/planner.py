@@ -1,8 +1,9 @@
 """The planner: what to send, to whom, and when. It writes outbox rows and moves each
 chat's delivery cursor in the same transaction; the sender does the sending.
 
-- ``tick``: at each schedule slot, every active chat gets the issues newer than its last
-  one (at most ``max_backlog``); new subscribers only the newest.
+- ``tick``: at each schedule slot, every active chat, and every active forum topic, gets
+  the issues newer than its last one (at most ``max_backlog``); new subscribers only the
+  newest. A topic has its own cursors and follows its chat's /time.
 - ``broadcast_now``: an admin or the CLI posts one issue to every active chat lacking it.
 - ``on_new_issues``: keyword watches get the matching items of each new issue, once.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Delivery
 from bot.core import quiethours, schedule
@@ -20,7 +22,7 @@ from bot.core.dates import DateRange
 from bot.core.model import Issue
 from bot.core.render import issue_messages
 from bot.core.search import Query, QueryError, parse_query
-from bot.db import chats, outbox, revisions
+from bot.db import chats, outbox, revisions, topics
 from bot.db.archive import Archive
 from bot.db.database import FIRST_ID
 from bot.db.outbox import CHUNK, Broadcast, Trigger
@@ -131,9 +133,12 @@ class Planner:
             # Archive, back-fill and moved issues: only for chats that never got one.
             loud = [d for d in available if d not in quiet] if quiet else available
             await chats.repair_cursors(self.db, limit)
+            await topics.repair_cursors(self.db, limit)
             batch = Broadcast(self.db, "schedule", None)
             parts = _Parts(self.archive)
-            for own in await chats.delivery_times(self.db):
+            owns = set(await chats.delivery_times(self.db))
+            owns.update(await topics.delivery_times(self.db))
+            for own in sorted(owns, key=lambda o: o or ""):
                 hhmm = own if own != chats.ON_ARRIVAL else None  # /time now
                 times = schedule.chat_times(
                     self.config.times, schedule.parse_hhmm(hhmm) if hhmm else None
@@ -154,25 +159,54 @@ class Planner:
         available: list[dt.date],
         loud: list[dt.date],
     ) -> None:
-        cursor = FIRST_ID
+        async def chat_page(after: tuple[int, int]) -> list[Any]:
+            page = await chats.due_page(self.db, own, slot, after[0], CHUNK)
+            return [(chat_id, topics.NO_TOPIC, lang, last) for chat_id, lang, last in page]
+
+        async def chat_advance(cursors: Sequence[tuple[str | None, str | None, int, int]]) -> None:
+            await chats.advance(self.db, [(s, i, chat) for s, i, chat, _ in cursors])
+
+        async def topic_page(after: tuple[int, int]) -> list[Any]:
+            return await topics.due_page(self.db, own, slot, after, CHUNK)
+
+        async def topic_advance(cursors: Sequence[tuple[str | None, str | None, int, int]]) -> None:
+            await topics.advance(self.db, cursors)
+
+        for read, advance in ((chat_page, chat_advance), (topic_page, topic_advance)):
+            await self._enqueue_pages(batch, parts, slot, available, loud, read, advance)
+
+    async def _enqueue_pages(
+        self,
+        batch: Broadcast,
+        parts: _Parts,
+        slot: str,
+        available: list[dt.date],
+        loud: list[dt.date],
+        read: Callable[[tuple[int, int]], Awaitable[list[Any]]],
+        advance: Callable[[Sequence[tuple[str | None, str | None, int, int]]], Awaitable[None]],
+    ) -> None:
+        """Page through due (chat, thread, language, last issue) rows: each gets what it
+        lacks, and its cursors move, in the same transaction."""
+        cursor = (FIRST_ID, FIRST_ID)
         while True:
             async with self.db.transaction():
-                page = await chats.due_page(self.db, own, slot, cursor, CHUNK)
+                page = await read(cursor)
                 if not page:
                     return
                 rows, cursors = [], []
-                for chat_id, lang, last in page:
+                for chat_id, thread_id, lang, last in page:
                     last_issue = dt.date.fromisoformat(last) if last else None
                     dates = schedule.issues_to_send(
                         loud if last_issue else available, last_issue, self.config.max_backlog
                     )
                     for date in dates:
                         for part, tid in enumerate(await parts.text_ids(date, lang or "zh")):
-                            rows.append((date.isoformat(), chat_id, part, tid))
-                    cursors.append((slot, dates[-1].isoformat() if dates else None, chat_id))
+                            rows.append((date.isoformat(), chat_id, thread_id, part, tid))
+                    last_date = dates[-1].isoformat() if dates else None
+                    cursors.append((slot, last_date, chat_id, thread_id))
                 await batch.insert("issue", rows)
-                await chats.advance(self.db, cursors)
-            cursor = page[-1][0]
+                await advance(cursors)
+            cursor = (page[-1][0], page[-1][1])
             self._notify()  # the first chunk goes out while the next ones are written
 
     # -- one issue now ---------------------------------------------------------------------
@@ -180,8 +214,9 @@ class Planner:
     async def broadcast_now(
         self, date: dt.date | None = None, trigger: Trigger = "admin", *, dry_run: bool = False
     ) -> Plan:
-        """Post the issue of ``date`` (default: the newest) now to every active chat that has
-        not received it. A dry run only counts. DeliveryError if there is no such issue."""
+        """Post the issue of ``date`` (default: the newest) now to every active chat and
+        forum topic that has not received it. A dry run only counts. DeliveryError if there
+        is no such issue."""
         limit = horizon(self.clock(), self.config.tz)
         if date is None:
             dates = await self.archive.issue_dates(end=limit)
@@ -207,13 +242,28 @@ class Planner:
                 if not page:
                     break
                 rows = [
-                    (iso, chat_id, part, tid)
+                    (iso, chat_id, topics.NO_TOPIC, part, tid)
                     for chat_id, lang in page
                     for part, tid in enumerate(await parts.text_ids(date, lang or "zh"))
                 ]
                 await batch.insert("issue", rows)
                 await chats.advance(self.db, [(None, iso, chat_id) for chat_id, _ in page])
             cursor = page[-1][0]
+            self._notify()
+        after = (FIRST_ID, FIRST_ID)
+        while True:
+            async with self.db.transaction():
+                tpage = await outbox.lacking_topics_page(self.db, date, after, CHUNK)
+                if not tpage:
+                    break
+                rows = [
+                    (iso, chat_id, thread_id, part, tid)
+                    for chat_id, thread_id, lang in tpage
+                    for part, tid in enumerate(await parts.text_ids(date, lang or "zh"))
+                ]
+                await batch.insert("issue", rows)
+                await topics.advance(self.db, [(None, iso, c, t) for c, t, _ in tpage])
+            after = (tpage[-1][0], tpage[-1][1])
             self._notify()
         return Plan(await self._close(batch), date, count, count * n_parts)
 
@@ -222,7 +272,8 @@ class Planner:
     async def on_new_issues(self, dates: Iterable[dt.date]) -> int:
         """Keyword watches: for each newly indexed issue (at most the newest ``max_backlog``,
         so a rebuilt index is no flood), each chat whose watches match items of it gets
-        those items, once per (issue, chat). Returns the number of chats served."""
+        those items, once per (issue, chat), in the forum topic the watches were set in
+        (each topic its own). Returns the number of chats and topics served."""
         served = 0
         limit = horizon(self.clock(), self.config.tz)
         async with self._watch_lock:
@@ -239,8 +290,8 @@ class Planner:
         hits: dict[str, set[int]] = {}
         served = 0
         async for page in outbox.pages_of_watchers(self.db, date):
-            messages: list[tuple[int, list[str]]] = []
-            for chat_id, lang, joined in page:
+            messages: list[tuple[int, int, list[str]]] = []
+            for chat_id, thread_id, lang, joined in page:
                 terms = joined.split("\x1f")
                 for t in terms:
                     if t not in hits:
@@ -249,11 +300,11 @@ class Planner:
                 if numbers:
                     items = tuple(i for i in issue.items if i.number in numbers)
                     found = Issue(date, "🔔 " + " · ".join(terms), items)
-                    messages.append((chat_id, issue_messages(found, lang or "zh")))
+                    messages.append((chat_id, thread_id, issue_messages(found, lang or "zh")))
             async with self.db.transaction():
                 rows = [
-                    (date.isoformat(), chat_id, part, await outbox.text_id(self.db, html))
-                    for chat_id, parts in messages
+                    (date.isoformat(), chat_id, thread, part, await outbox.text_id(self.db, html))
+                    for chat_id, thread, parts in messages
                     for part, html in enumerate(parts)
                 ]
                 await batch.insert("watch", rows)

@@ -291,10 +291,12 @@ class Sender:
         rows += corrections
         now = time.monotonic()
         lanes.drop_stale({r[0] for r in rows}, horizon, now)
-        for rid, chat_id, text_id, attempts, next_at, bid, kind, *quiet in rows:
-            # quiet: outbox rows carry the chat's /quiet choice; corrections (edits) do not.
+        for rid, chat_id, text_id, attempts, next_at, bid, kind, *extra in rows:
+            # Outbox rows carry the chat's /quiet choice and their forum topic; corrections
+            # (edits) neither: a message is edited by its id alone.
             pending = Pending(rid, chat_id, text_id, attempts, _wall_to_mono(next_at), bid)
-            pending.silent = bool(quiet and quiet[0])
+            pending.silent = bool(extra and extra[0])
+            pending.thread_id = int(extra[1]) if len(extra) > 1 else 0
             lanes.add(pending, kind, now)
         lanes.prune(now)
 
@@ -311,7 +313,11 @@ class Sender:
                     await self.transport.edit_html(row.chat_id, edited, html)
                 else:
                     message_id = await self.transport.send_html(
-                        row.chat_id, html, paid=self.limits.paid, silent=row.silent
+                        row.chat_id,
+                        html,
+                        paid=self.limits.paid,
+                        silent=row.silent,
+                        thread_id=row.thread_id or None,
                     )
             except Exception as err:
                 await self._failed(lane, row, err)
@@ -350,7 +356,10 @@ class Sender:
         elif failure is Failure.GONE:
             self.observer.failed(lane.chat_type, "unreachable")
             await self._gone(lane, row, self._describe(err))
-        elif failure is Failure.REJECTED:
+        elif failure is Failure.TOPIC_GONE and row.id > 0:
+            self.observer.failed(lane.chat_type, "unreachable")
+            await self._topic_gone(lane, row, self._describe(err))
+        elif failure in (Failure.REJECTED, Failure.TOPIC_GONE):  # an edit names no topic
             row.attempts += 1
             self.observer.failed(lane.chat_type, "rejected")
             await self._settle(
@@ -405,6 +414,26 @@ class Sender:
         dropped = self._lanes.drop_chat(lane.chat_id)
         await self.check_finished({r.broadcast_id for r in dropped})
         log.info("delivery: chat %s is unreachable (%s)", lane.chat_id, reason)
+
+    async def _topic_gone(self, lane: Lane, row: Pending, reason: str) -> None:
+        """The forum topic was closed or deleted: no retry, nothing more to it; the chat's
+        other rows (its other topics, its own subscription) stay in the lane."""
+        async with self.db.transaction():
+            changed = await audience.topic_gone(self.db, lane.chat_id, row.thread_id, reason)
+            if changed and row.broadcast_id is not None:
+                await outbox.count_newly_inactive(self.db, row.broadcast_id)
+        thread = row.thread_id
+        dropped = [r for r in lane.rows if r.id > 0 and r.thread_id == thread]
+        for r in dropped:
+            self._lanes.forget(r.id)
+        lane.rows = deque(r for r in lane.rows if not (r.id > 0 and r.thread_id == thread))
+        await self.check_finished({r.broadcast_id for r in dropped})
+        log.info(
+            "delivery: topic %s of chat %s is closed or deleted (%s)",
+            thread,
+            lane.chat_id,
+            reason,
+        )
 
     async def _migrated(self, lane: Lane, new_id: int) -> None:
         await audience.migrated(self.db, lane.chat_id, new_id)

@@ -14,6 +14,7 @@ class Failure(Enum):
     FLOOD = "flood"  # 429: wait retry_after, then the same message again
     MIGRATED = "migrated"  # the group is now a supergroup: migrate_to
     GONE = "gone"  # blocked, kicked, deactivated, not found: never again
+    TOPIC_GONE = "topic_gone"  # the forum topic was closed or deleted: never again there
     REJECTED = "rejected"  # this message is refused (a 400): do not retry it
     TRANSIENT = "transient"  # timeouts, 5xx, dropped connections: retry with backoff
 

@@ -25,7 +25,7 @@ import aiohttp
 
 from bot.delivery.transport import Failure, SendError
 from bot.logs import redact
-from bot.telegram.transport import GONE_TEXTS
+from bot.telegram.transport import GONE_TEXTS, TOPIC_GONE_TEXTS
 
 # orjson and uvloop were measured here and made no difference (docs/benchmarks.md): the
 # standard library's json it is.
@@ -105,6 +105,8 @@ def classify_answer(code: int, payload: bytes) -> SendError:
     if name == "InvalidToken":
         return TokenRejected(_tidy(message))
     lowered = message.lower()
+    if name == "BadRequest" and any(g in lowered for g in TOPIC_GONE_TEXTS):
+        return SendError(Failure.TOPIC_GONE, text)
     if name == "Forbidden" or (name == "BadRequest" and any(g in lowered for g in GONE_TEXTS)):
         return SendError(Failure.GONE, text)
     if name == "BadRequest":

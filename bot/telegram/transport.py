@@ -31,6 +31,10 @@ GONE_TEXTS = (
     "bot is not a member",
 )
 
+# BadRequest texts that mean the forum topic is gone (closed or deleted), not the chat:
+# "Bad Request: TOPIC_CLOSED" and "Bad Request: message thread not found", both 400s.
+TOPIC_GONE_TEXTS = ("topic_closed", "message thread not found")
+
 
 def make_bot(config: Config, token: str, *, pool: int = 8) -> Bot:
     """A Bot on the configured API server with a connection pool of ``pool``: the engine's
@@ -67,6 +71,8 @@ def classify(err: TelegramError) -> SendError:
         return SendError(Failure.FLOOD, text, retry_after=retry_after_seconds(err))
     if isinstance(err, ChatMigrated):
         return SendError(Failure.MIGRATED, text, migrate_to=int(err.new_chat_id))
+    if isinstance(err, BadRequest) and any(g in err.message.lower() for g in TOPIC_GONE_TEXTS):
+        return SendError(Failure.TOPIC_GONE, text)
     if is_gone(err):
         return SendError(Failure.GONE, text)
     if isinstance(err, BadRequest):
