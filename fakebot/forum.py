@@ -10,7 +10,9 @@ What Telegram answers, as looked up (not guessed):
   supergroup without topics, where a message's thread id is only the root of a reply
   chain): the same ``message thread not found`` (tucnak/telebot#762: topics turned off);
 - ``message_thread_id=1``, the General topic: ``message thread not found`` too
-  (python-telegram-bot#4739); a message for General is sent without a thread id;
+  (python-telegram-bot#4739); a message for General is sent without a thread id, and is
+  refused ``TOPIC_CLOSED`` while an administrator has closed General
+  (telegramdesktop/tdesktop#30476);
 - ``createForumTopic`` in a chat that is not a forum: ``Bad Request: the chat is not a
   forum``; closing a closed topic (reopening an open one): ``Bad Request:
   TOPIC_NOT_MODIFIED``; a deleted or unknown topic there: ``Bad Request: TOPIC_ID_INVALID``.
@@ -89,6 +91,15 @@ class ForumTopics(LimitsAndFaults):
                 if cid == chat_id and message.get("message_thread_id") == thread_id:
                     self._state.deleted.add((cid, mid))
 
+    def close_general(self, chat_id: int, closed: bool = True) -> None:
+        """Close (or reopen) the forum's General topic: sends without a thread are refused."""
+        self.make_forum(chat_id)
+        with self._lock:
+            if closed:
+                self._state.general_closed.add(chat_id)
+            else:
+                self._state.general_closed.discard(chat_id)
+
     def topic_status(self, chat_id: int, thread_id: int) -> str | None:
         """``open``, ``closed``, ``deleted``, or None for a topic that never existed."""
         with self._lock:
@@ -113,6 +124,10 @@ class ForumTopics(LimitsAndFaults):
         """The topic a send names, checked as Telegram checks it (see the module doc)."""
         thread_id = param_int(params, "message_thread_id")
         if thread_id is None or thread_id == 0:
+            with self._lock:
+                general_closed = chat["id"] in self._state.general_closed
+            if general_closed:
+                raise bad(TOPIC_CLOSED)
             return None
         if not self._is_forum(chat) or thread_id == GENERAL_TOPIC:
             raise bad(THREAD_NOT_FOUND)
@@ -143,6 +158,22 @@ class ForumTopics(LimitsAndFaults):
         if topic is None or topic["status"] == "deleted":
             raise bad("TOPIC_ID_INVALID")
         return chat, topic
+
+    def _m_closeGeneralForumTopic(self, params: JSONDict) -> bool:
+        return self._general(params, "closeGeneralForumTopic", closed=True)
+
+    def _m_reopenGeneralForumTopic(self, params: JSONDict) -> bool:
+        return self._general(params, "reopenGeneralForumTopic", closed=False)
+
+    def _general(self, params: JSONDict, method: str, *, closed: bool) -> bool:
+        chat = self._target_chat(params, method)
+        if not self._is_forum(chat):
+            raise bad("the chat is not a forum")
+        with self._lock:
+            if (chat["id"] in self._state.general_closed) == closed:
+                raise bad("TOPIC_NOT_MODIFIED")
+        self.close_general(chat["id"], closed)
+        return True
 
     def _m_createForumTopic(self, params: JSONDict) -> JSONDict:
         chat = self._target_chat(params, "createForumTopic")

@@ -110,6 +110,7 @@ class TelegramState:
     photos: dict[str, JSONDict] = field(default_factory=dict)  # file_id -> PhotoSize sent
     # (chat, message_thread_id) -> ForumTopic fields and "status": open / closed / deleted
     topics: dict[tuple[int, int], JSONDict] = field(default_factory=dict)
+    general_closed: set[int] = field(default_factory=set)  # forums whose General is closed
 
 
 class SimulatedTelegram:

@@ -16,6 +16,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "already": "这个聊天已经订阅了每日快讯。/stop 退订。",
         "stopped": "已退订，不会再收到每日快讯。/start 可重新订阅。",
         "not_subscribed": "这个聊天没有订阅。/start 订阅每日快讯。",
+        "welcome_topic": "📌 快讯会发到这个话题；群里的其他话题各自订阅。",
+        "already_topic": "这个话题已经订阅了每日快讯。在这里发送 /stop 只退订本话题。",
+        "stopped_topic": "本话题已退订；群里其他话题的订阅不受影响。/start 可重新订阅。",
+        "not_subscribed_topic": "这个话题没有订阅。在这里发送 /start，快讯就会发到本话题。",
         "admins_only": "抱歉，只有群管理员可以更改本群的订阅。",
         "empty_archive": "存档还是空的，稍后再试。",
         "no_issue": "{date} 没有快讯。",
@@ -118,6 +122,15 @@ _TEXTS: dict[str, dict[str, str]] = {
         "already": "This chat is already subscribed to the daily brief. /stop to unsubscribe.",
         "stopped": "Unsubscribed: no more daily briefs. /start subscribes again.",
         "not_subscribed": "This chat is not subscribed. /start subscribes to the daily brief.",
+        "welcome_topic": "📌 The brief will be posted in this topic; other topics subscribe on their own.",
+        "already_topic": "This topic is already subscribed. /stop here unsubscribes this topic only.",
+        "stopped_topic": (
+            "This topic is unsubscribed; the group's other subscriptions go on."
+            " /start subscribes it again."
+        ),
+        "not_subscribed_topic": (
+            "This topic is not subscribed. /start here posts the daily brief in this topic."
+        ),
         "admins_only": "Sorry, only the group's administrators can change its subscription.",
         "empty_archive": "The archive is empty for now; try again later.",
         "no_issue": "No brief on {date}.",

@@ -68,8 +68,8 @@ async def _yes() -> bool:
 @dataclass
 class Ctx:
     """Who is asking and what the edge knows: the archive, the reply language, today's
-    date where they are, the chat the command came from, and whether the user may change
-    this chat's subscription (a group administrator; asked of Telegram only when needed)."""
+    date where they are, the chat (and forum topic) the command came from, and whether the
+    user may change this chat's subscription (a group administrator; asked of Telegram only when needed)."""
 
     archive: Archive
     lang: str = "zh"
@@ -80,6 +80,9 @@ class Ctx:
     is_admin: bool = False  # one of telegram.admins
     can_manage: Callable[[], Awaitable[bool]] = _yes
     delivery: Delivery = field(default_factory=Delivery)
+    # The forum topic the command came from (message_thread_id of a topic message); 0:
+    # none (a private chat, a plain group, a forum's General topic).
+    thread_id: int = 0
 
     @property
     def db(self) -> Database:

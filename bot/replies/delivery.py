@@ -13,7 +13,7 @@ from bot.core.render import (
 )
 from bot.core.schedule import format_hhmm, parse_hhmm
 from bot.core.search import QueryError
-from bot.db import chats
+from bot.db import chats, topics
 from bot.db.chats import ChatInfo
 from bot.delivery import audience
 from bot.delivery.engine import DeliveryEngine, DeliveryError, Stats
@@ -35,24 +35,34 @@ def _times(ctx: Ctx, own: dt.time | None = None) -> str:
 
 
 async def start(ctx: Ctx, arg: str = "") -> Reply:
-    """/start subscribes this chat; /start 2025-02-14 (a deep link) opens that issue."""
+    """/start subscribes this chat (inside a forum topic: that topic, on its own);
+    /start 2025-02-14 (a deep link) opens that issue."""
     if arg.strip():
         return await by_date(ctx, arg)
     if ctx.chat is None:
         return ctx.say(NEEDS_TELEGRAM)
     if not await ctx.can_manage():
         return ctx.say("admins_only")
-    if not await chats.subscribe(ctx.db, ctx.chat):
+    if ctx.thread_id:
+        if not await topics.subscribe(ctx.db, ctx.chat, ctx.thread_id):
+            return ctx.say("already_topic")
+    elif not await chats.subscribe(ctx.db, ctx.chat):
         return ctx.say("already")
-    return Reply((t(ctx.lang, "welcome", times=_times(ctx), tz=escape(ctx.delivery.timezone)),))
+    welcome = t(ctx.lang, "welcome", times=_times(ctx), tz=escape(ctx.delivery.timezone))
+    if ctx.thread_id:
+        welcome += "\n\n" + t(ctx.lang, "welcome_topic")
+    return Reply((welcome,))
 
 
 async def stop(ctx: Ctx, arg: str = "") -> Reply:
+    """/stop: this chat's subscription, or inside a forum topic that topic's only."""
     if ctx.chat is None:
         return ctx.say(NEEDS_TELEGRAM)
     if not await ctx.can_manage():
         return ctx.say("admins_only")
-    changed = await audience.stop(ctx.db, ctx.chat.id)
+    changed = await audience.stop(ctx.db, ctx.chat.id, thread_id=ctx.thread_id)
+    if ctx.thread_id:
+        return ctx.say("stopped_topic" if changed else "not_subscribed_topic")
     return ctx.say("stopped" if changed else "not_subscribed")
 
 
@@ -101,17 +111,20 @@ async def quiet(ctx: Ctx, arg: str) -> Reply:
 
 
 async def watch(ctx: Ctx, arg: str) -> Reply:
-    """/watch lists this chat's keywords; /watch 小米 adds one."""
+    """/watch lists this chat's keywords; /watch 小米 adds one. In a forum topic the
+    watches are that topic's, and their matches are sent there."""
     if ctx.chat is None:
         return ctx.say(NEEDS_TELEGRAM)
     terms = arg.strip()
     if not terms:
-        watched = await chats.watches(ctx.db, ctx.chat.id)
+        watched = await chats.watches(ctx.db, ctx.chat.id, ctx.thread_id)
         if not watched:
             return ctx.say("watch_none")
         return ctx.say("watch_list", watches="\n".join(f"• {w}" for w in watched))
     try:
-        added = await chats.add_watch(ctx.db, ctx.chat, terms)
+        added = await chats.add_watch(ctx.db, ctx.chat, terms, ctx.thread_id)
+        if ctx.thread_id:  # a command from it: the topic is open (again, if it was gone)
+            await topics.reachable(ctx.db, ctx.chat.id, ctx.thread_id)
     except chats.WatchLimitError:
         return ctx.say("watch_limit", limit=chats.MAX_WATCHES)
     except QueryError as err:
@@ -125,7 +138,7 @@ async def unwatch(ctx: Ctx, arg: str) -> Reply:
     terms = arg.strip()
     if not terms:
         return ctx.say("unwatch_usage")
-    removed = await chats.remove_watch(ctx.db, ctx.chat.id, terms)
+    removed = await chats.remove_watch(ctx.db, ctx.chat.id, terms, ctx.thread_id)
     key = "unwatch_done" if removed else "unwatch_missing"
     return ctx.say(key, terms=chats.normalize_terms(terms))
 

@@ -117,6 +117,7 @@ async def reply_ctx(update: Update, context: Context) -> Ctx:
         is_admin=user is not None and user.id in s.config.telegram.admins,
         can_manage=can_manage,
         delivery=s.config.delivery,
+        thread_id=_thread(update.effective_message) or 0,
     )
 
 
@@ -132,7 +133,9 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 def _thread(message: Message | None) -> int | None:
-    # Answer inside the forum topic the command came from.
+    """The forum topic a message is in: replies go there, /start there subscribes it.
+    Only a topic message counts: in a plain supergroup a reply's message_thread_id is the
+    root of its reply chain, which Telegram refuses as a send target."""
     return message.message_thread_id if message and message.is_topic_message else None
 
 
@@ -254,7 +257,11 @@ async def on_error(update: object, context: Context) -> None:
             if update.callback_query:
                 await update.callback_query.answer(t(ctx.lang, "error"))
             elif update.effective_chat and update.effective_message:
-                await context.bot.send_message(update.effective_chat.id, t(ctx.lang, "error"))
+                await context.bot.send_message(
+                    update.effective_chat.id,
+                    t(ctx.lang, "error"),
+                    message_thread_id=_thread(update.effective_message),
+                )
         except Exception:
             log.warning("could not send the apology", exc_info=True)
     if triage.report_now():
