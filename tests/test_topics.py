@@ -27,10 +27,12 @@ from bot.delivery.engine import limits_for
 from bot.delivery.transport import Failure
 from bot.telegram.fastsend import classify_answer
 from bot.telegram.transport import classify
-from fakebot import FakeBotAPI
+from fakebot import FakeBotAPI, fake_bot_api, my_chat_member_update
 from fakebot.state import SentMessage
+from fakebot.upstream import Upstream, issue, month
 
 from .botkit import BotUnderTest, make_config
+from .sourcekit import SETTLE, World
 
 FORUM, ADMIN, USER = -100700, 42, 1001  # USER: who speaks in groups (fakebot's default)
 ISSUE = "2025-02-10"
@@ -472,3 +474,52 @@ async def test_schema_upgrade_keeps_every_subscription_outbox_row_and_watch(
         assert {"outbox_pending", "outbox_chat", "outbox_broadcast"} <= indexes
     finally:
         await db.close()
+
+
+# -- corrections -------------------------------------------------------------------------
+
+
+async def test_a_correction_edits_each_topics_message_once(tmp_path: Path) -> None:
+    mar = "docs/2025/newsflash-202503.md"
+    with fake_bot_api(rate_limits=False) as api:
+        a, b, c = (api.create_topic(FORUM, name) for name in ("A", "B", "C"))
+        async with api.bot() as tg, World(tmp_path, Upstream(tmp_path / "up.git"), tg) as w:
+            await w.push({"docs/2025/newsflash-202502.md": month(issue("2025.02.28", "旧"))})
+            await w.seed((FORUM, "supergroup", "2025-02-28"))
+            async with w.db.transaction() as db:
+                await db.executemany(
+                    "INSERT INTO topics (chat_id, thread_id, status, last_issue, last_slot)"
+                    " VALUES (?, ?, 'active', '2025-02-28', '2025-03-01T00:30:00Z')",
+                    [(FORUM, t) for t in (a, b, c)],
+                )
+            await w.push({mar: month(issue("2025.03.01", "小米发布新芯片", "英伟达财报"))})
+            await w.tick("2025-03-02 00:31")
+            await w.deliver()
+            assert issue_parts(api, "2025-03-01") == {None: 1, a: 1, b: 1, c: 1}
+            api.delete_topic(FORUM, c)
+            await topics.mark_gone(w.db, FORUM, c, "deleted")  # as a failed send tells
+            w.at("2025-03-02 02:00")
+            await w.push({mar: month(issue("2025.03.01", "小米发布新芯片", "英伟达财报超预期"))})
+            w.now += dt.timedelta(seconds=SETTLE + 1)
+            await w.tick()
+            await w.deliver()
+            edited = [m for m in api.calls("editMessageText") if m.ok]
+            assert len(edited) == 3  # General, A and B: each message once; C is gone
+            shown = {m.thread_id: api.message(FORUM, m.message_id or 0) for m in api.sent}
+            for thread in (None, a, b):
+                current = shown[thread]
+                assert current is not None and "英伟达财报超预期" in current["text"]
+            assert not api.calls("editMessageText")[3:]
+
+
+async def test_a_kicked_bot_stops_every_topic_like_the_group(bot: BotUnderTest) -> None:
+    api, db = bot.api, db_of(bot)
+    a = api.create_topic(FORUM, "brief")
+    for thread in (a, None):
+        await in_topic(bot, thread, "/start")
+    await bot.feed(my_chat_member_update(FORUM, "supergroup", "member", "kicked"))
+    await bot.feed(my_chat_member_update(FORUM, "supergroup", "left", "member"))  # back
+    record = await chats.get(db, FORUM)
+    assert record is not None and record.status is Status.STOPPED
+    assert await topics.status(db, FORUM, a) is TopicStatus.STOPPED  # a /start is needed
+    assert "没有要推送" in await broadcast(bot)

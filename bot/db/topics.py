@@ -120,6 +120,18 @@ async def mark_gone(db: Database, chat_id: int, thread_id: int, reason: str) -> 
         return before is not TopicStatus.GONE
 
 
+async def stop_all(db: Database, chat_id: int, reason: str) -> int:
+    """The chat is unreachable (the bot was blocked or kicked): its topics stop with it,
+    as its own subscription does; being added again makes none of them active."""
+    async with db.transaction():
+        return await db.execute(
+            "UPDATE topics SET status = 'stopped', reason = ?,"
+            " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+            " WHERE chat_id = ? AND status = 'active'",
+            [reason, chat_id],
+        )
+
+
 async def migrate(db: Database, old_id: int, new_id: int) -> None:
     """The group became the supergroup ``new_id`` (whose chat row exists by now): its
     topics go with it. A plain group has none, but a chat id is all this knows."""

@@ -56,6 +56,7 @@ async def unreachable(db: Database, chat_id: int, reason: str) -> bool:
     True if it was reachable until now."""
     async with db.transaction():
         changed = await chats.mark_inactive(db, chat_id, reason)
+        await topics.stop_all(db, chat_id, reason)
         await outbox.cancel_pending(db, chat_id, reason)
         return changed
 
@@ -67,6 +68,7 @@ async def member_changed(db: Database, info: ChatInfo, new_status: str) -> bool:
         changed = await chats.note_member(db, info, new_status)
         reason = chats.gone_reason(info, new_status)
         if reason:
+            await topics.stop_all(db, info.id, reason)
             await outbox.cancel_pending(db, info.id, reason)
         return changed
 
