@@ -11,6 +11,7 @@ import pytest
 import telegram
 
 from bot.core.search import QueryError
+from bot.db import channels as db_channels
 from bot.db import chats, database
 from bot.db.archive import Archive
 from bot.db.chats import ChatInfo, Status, WatchLimitError
@@ -164,13 +165,13 @@ async def test_migrate_onto_a_chat_that_already_has_the_message(store: Archive) 
 
 
 async def test_channels_managed_by_a_user(store: Archive) -> None:
-    assert await chats.subscribe_channel(store.db, CHANNEL, user_id=7, now=NOW)
-    assert not await chats.subscribe_channel(store.db, CHANNEL, user_id=7, now=NOW)
-    [listed] = await chats.managed_channels(store.db, 7)
+    assert await db_channels.subscribe_channel(store.db, CHANNEL, user_id=7, now=NOW)
+    assert not await db_channels.subscribe_channel(store.db, CHANNEL, user_id=7, now=NOW)
+    [listed] = await db_channels.managed_channels(store.db, 7)
     assert (listed.id, listed.status, listed.username) == (CHANNEL.id, Status.ACTIVE, "newsroom")
-    assert await chats.managed_channels(store.db, 8) == []
+    assert await db_channels.managed_channels(store.db, 8) == []
     assert await audience.stop_channel(store.db, CHANNEL, user_id=7)
-    [listed] = await chats.managed_channels(store.db, 7)
+    [listed] = await db_channels.managed_channels(store.db, 7)
     assert listed.status is Status.STOPPED
 
 
@@ -225,12 +226,12 @@ async def test_resolve_and_sync_config_channels(store: Archive, fake_api: FakeBo
         "delivery.channels[1] @missing_one: Chat not found",
         "delivery.channels[3] -3003: migrated to -1003003; update the config",
     ]
-    gone = await chats.sync_config_channels(store.db, resolved.found, refs, now=NOW)
+    gone = await db_channels.sync_config_channels(store.db, resolved.found, refs, now=NOW)
     assert gone == []
     news = await chats.get(store.db, CHANNEL.id)
     assert news is not None and (news.status, news.source) == (Status.ACTIVE, "config")
     # Taken out of the config: stopped. Failing to resolve is not being taken out.
-    gone = await chats.sync_config_channels(store.db, [], ["@newsroom"], now=NOW)
+    gone = await channels.sync_config_channels(store.db, [], ["@newsroom"], now=NOW)
     assert gone == [-1005555]
     news = await chats.get(store.db, CHANNEL.id)
     assert news is not None and news.status is Status.ACTIVE

@@ -20,7 +20,7 @@ from telegram import Bot
 from bot.config import Delivery
 from bot.core.pacing import Lanes, Limits, Pending
 from bot.core.render import issue_messages
-from bot.db import chats
+from bot.db import channels, chats
 from bot.db.archive import Archive
 from bot.db.chats import ChatInfo, Status
 from bot.delivery import audience
@@ -507,7 +507,7 @@ async def test_tick_enqueues_each_chat_at_its_slot(
     await chats.subscribe(store.db, ChatInfo(2, "private"), now=subscribed)
     await chats.set_delivery_time(store.db, ChatInfo(2, "private"), dt.time(12, 0))
     channel = ChatInfo(-1001, "channel", "News", "newsroom")
-    await chats.sync_config_channels(store.db, [channel], ["@newsroom"], now=subscribed)
+    await channels.sync_config_channels(store.db, [channel], ["@newsroom"], now=subscribed)
     eng = engine(store, bot)
 
     assert await eng.tick(utc("2025-02-14 02:00")) is None  # nobody is due yet

@@ -2,7 +2,8 @@
 watches, and what Telegram told us about each chat (blocked, migrated, added).
 
 The only owner of the ``chats``, ``channel_managers`` and ``watches`` tables: a repository
-over :class:`~bot.db.database.Database`. Writes of more than one statement run in one
+over :class:`~bot.db.database.Database` (channels subscribed by their administrators, and
+``channel_managers``, in :mod:`bot.db.channels`; forum topics in :mod:`bot.db.topics`). Writes of more than one statement run in one
 transaction; a caller that must change the outbox in the same step (``/stop`` cancels
 pending messages) wraps both in its own ``db.transaction()``, which these join.
 """
@@ -419,78 +420,6 @@ async def _merge_into(db: Database, old: ChatRecord, new_id: int) -> None:
             new_id,
         ],
     )
-
-
-# -- channels -----------------------------------------------------------------------------
-
-
-async def subscribe_channel(
-    db: Database, channel: ChatInfo, user_id: int, *, now: dt.datetime | None = None
-) -> bool:
-    """``/channel @name`` by one of its administrators (the caller checked both rights)."""
-    async with db.transaction():
-        changed = await _subscribe(db, channel, None, "user", _now(now))
-        await db.execute(
-            "INSERT OR IGNORE INTO channel_managers (channel_id, user_id) VALUES (?, ?)",
-            [channel.id, user_id],
-        )
-        return changed
-
-
-CHANNEL_OFF = "stopped by a channel administrator"
-
-
-async def unsubscribe_channel(db: Database, channel: ChatInfo, user_id: int) -> bool:
-    """``/channel @name off``; the channel stays in the user's list, marked stopped."""
-    async with db.transaction():
-        await _note(db, channel)
-        await db.execute(
-            "INSERT OR IGNORE INTO channel_managers (channel_id, user_id) VALUES (?, ?)",
-            [channel.id, user_id],
-        )
-        return await unsubscribe(db, channel.id, CHANNEL_OFF)
-
-
-async def managed_channels(db: Database, user_id: int) -> list[ChatRecord]:
-    cols = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
-    rows = await db.rows(
-        f"SELECT {cols} FROM channel_managers m JOIN chats c ON c.id = m.channel_id"
-        " WHERE m.user_id = ? ORDER BY c.title, c.id",
-        [user_id],
-    )
-    return [_record(r) for r in rows]
-
-
-async def sync_config_channels(
-    db: Database,
-    found: Sequence[ChatInfo],
-    configured: Sequence[str | int],
-    *,
-    now: dt.datetime | None = None,
-) -> list[int]:
-    """Subscribe the resolved config channels; stop config chats no longer configured (a
-    configured one that failed to resolve this time is left as it was). Returns the ids of
-    chats stopped."""
-    keep_ids = {ref for ref in configured if isinstance(ref, int)} | {c.id for c in found}
-    keep_names = {ref[1:].lower() for ref in configured if isinstance(ref, str)}
-    async with db.transaction():
-        for info in found:
-            await _subscribe(db, info, None, "config", _now(now))
-            await db.execute("UPDATE chats SET source = 'config' WHERE id = ?", [info.id])
-        rows = await db.rows(
-            "SELECT id, username FROM chats WHERE source = 'config' AND status = 'active'"
-        )
-        gone = [
-            cid
-            for cid, name in rows
-            if cid not in keep_ids and (name or "").lower() not in keep_names
-        ]
-        for cid in gone:
-            await db.execute(
-                "UPDATE chats SET status = 'stopped', reason = ? WHERE id = ?",
-                ["removed from delivery.channels", cid],
-            )
-    return gone
 
 
 # -- watches ------------------------------------------------------------------------------

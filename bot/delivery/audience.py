@@ -5,7 +5,7 @@ where the two are composed."""
 
 from __future__ import annotations
 
-from bot.db import chats, outbox, topics
+from bot.db import channels, chats, outbox, topics
 from bot.db.chats import ChatInfo
 from bot.db.database import Database
 
@@ -45,9 +45,9 @@ async def topic_gone(db: Database, chat_id: int, thread_id: int, reason: str) ->
 async def stop_channel(db: Database, channel: ChatInfo, user_id: int) -> bool:
     """/channel @name off, by one of its administrators."""
     async with db.transaction():
-        changed = await chats.unsubscribe_channel(db, channel, user_id)
+        changed = await channels.unsubscribe_channel(db, channel, user_id)
         if changed:
-            await outbox.cancel_pending(db, channel.id, chats.CHANNEL_OFF, kind="issue")
+            await outbox.cancel_pending(db, channel.id, channels.CHANNEL_OFF, kind="issue")
         return changed
 
 

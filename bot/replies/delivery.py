@@ -13,7 +13,7 @@ from bot.core.render import (
 )
 from bot.core.schedule import format_hhmm, parse_hhmm
 from bot.core.search import QueryError
-from bot.db import chats, topics
+from bot.db import channels, chats, topics
 from bot.db.chats import ChatInfo
 from bot.delivery import audience
 from bot.delivery.engine import DeliveryEngine, DeliveryError, Stats
@@ -164,7 +164,7 @@ async def channel(ctx: Ctx, arg: str, lookup: ChannelLookup | None = None) -> Re
         return ctx.say("channel_private")
     args = arg.split()
     if not args:
-        mine = await chats.managed_channels(ctx.db, ctx.user_id)
+        mine = await channels.managed_channels(ctx.db, ctx.user_id)
         if not mine:
             return ctx.say("channel_none")
         lines = [
@@ -187,7 +187,7 @@ async def channel(ctx: Ctx, arg: str, lookup: ChannelLookup | None = None) -> Re
     if off:
         changed = await audience.stop_channel(ctx.db, facts.info, ctx.user_id)
         return ctx.say("channel_off" if changed else "channel_was_off", name=name)
-    changed = await chats.subscribe_channel(ctx.db, facts.info, ctx.user_id)
+    changed = await channels.subscribe_channel(ctx.db, facts.info, ctx.user_id)
     return ctx.say("channel_on" if changed else "channel_already", name=name)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from telegram.error import ChatMigrated, TelegramError
 
-from bot.db import chats
+from bot.db.channels import sync_config_channels
 from bot.db.chats import ChatInfo
 from bot.db.database import Database
 
@@ -47,5 +47,5 @@ async def sync_channels(bot: ChatGetter, db: Database, refs: Sequence[str | int]
     """Resolve the configured channels and subscribe them (call at start). Returns the
     problems (also logged); a channel that failed keeps its old state."""
     resolved = await resolve_channels(bot, refs)
-    await chats.sync_config_channels(db, resolved.found, refs)
+    await sync_config_channels(db, resolved.found, refs)
     return resolved.problems
