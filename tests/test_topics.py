@@ -523,3 +523,12 @@ async def test_a_kicked_bot_stops_every_topic_like_the_group(bot: BotUnderTest) 
     assert record is not None and record.status is Status.STOPPED
     assert await topics.status(db, FORUM, a) is TopicStatus.STOPPED  # a /start is needed
     assert "没有要推送" in await broadcast(bot)
+
+
+async def test_stats_count_topics(bot: BotUnderTest) -> None:
+    a, b = bot.api.create_topic(FORUM, "A"), bot.api.create_topic(FORUM, "B")
+    await in_topic(bot, a, "/start")
+    await in_topic(bot, b, "/start")
+    await in_topic(bot, b, "/stop")
+    (shown,) = await bot.say(ADMIN, "/stats")
+    assert "Forum topics: active 1, stopped 1" in shown.text

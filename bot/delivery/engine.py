@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Delivery
 from bot.core.pacing import Limits
-from bot.db import chats, edits, outbox
+from bot.db import chats, edits, outbox, topics
 from bot.db.archive import Archive
 from bot.db.database import Database
 from bot.db.outbox import BroadcastReport, Trigger
@@ -40,6 +40,7 @@ class Stats:
     deliveries: dict[str, int]  # outbox status -> messages
     runs: list[BroadcastReport]  # newest first
     edits: dict[str, int] = field(default_factory=dict)  # corrections by status
+    topics: dict[str, int] = field(default_factory=dict)  # forum topics by status
 
 
 class DeliveryEngine:
@@ -161,4 +162,5 @@ async def stats(db: Database, runs: int = 5) -> Stats:
         await outbox.status_counts(db),
         reports,
         await edits.status_counts(db),
+        await topics.counts(db),
     )

@@ -216,6 +216,10 @@ def format_stats(stats: Stats) -> str:
     lines = ["Subscribers (type / status: chats)"]
     by_type = [f"  {kind} / {status}: {n}" for (kind, status), n in sorted(stats.chats.items())]
     lines += by_type or ["  none"]
+    if stats.topics:  # forum topics subscribed on their own (gone: closed or deleted)
+        lines.append(
+            "Forum topics: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.topics.items()))
+        )
     deliveries = ", ".join(f"{k} {v}" for k, v in sorted(stats.deliveries.items()))
     lines.append(f"Deliveries: {deliveries or 'none'}")
     if stats.edits:  # corrections edited in place; refused: Telegram cannot edit them
