@@ -255,7 +255,7 @@ async def test_watch_in_a_topic_sends_its_matches_there(bot: BotUnderTest) -> No
     assert removed.thread_id == b and await chats.watches(db_of(bot), FORUM, b) == []
 
 
-async def test_slow_down_and_apologies_answer_in_the_topic(
+async def test_slow_down_answers_in_the_topic(
     tmp_path: Path, bundled: Path, open_api: FakeBotAPI
 ) -> None:
     a = open_api.create_topic(FORUM, "brief")
