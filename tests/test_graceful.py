@@ -7,12 +7,13 @@ import asyncio
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.db.archive import Archive
-from fakebot import FakeBotAPI
+from fakebot import FakeBotAPI, fake_bot_api
 
 from .test_run import TOKEN, api, start, stop, wait_for, write_config
 
@@ -21,9 +22,24 @@ __all__ = ["api"]  # the fixture, shared with test_run
 BURST = 1000
 
 
+@pytest.fixture
+def short_polls() -> Iterator[FakeBotAPI]:
+    """The fake answers a long poll after 1 s instead of the bot's 10 s (a server may end a
+    poll early): the failures injected below start a second after the first poll, not ten."""
+    with fake_bot_api(token=TOKEN, rate_limits=False, max_poll_timeout=1.0) as server:
+        yield server
+
+
+def polling(api: FakeBotAPI) -> bool:
+    """The bot is up and polling: PTB deletes the webhook right before its first getUpdates
+    (which the fake records only once it returns, up to a long poll later)."""
+    return bool(api.calls("deleteWebhook"))
+
+
 def test_polling_trouble_is_one_warning_and_one_recovery_line(
-    tmp_path: Path, bundled: Path, api: FakeBotAPI
+    tmp_path: Path, bundled: Path, short_polls: FakeBotAPI
 ) -> None:
+    api = short_polls
     config = write_config(tmp_path, bundled, api.url)
     proc = start(config)
     try:
@@ -83,7 +99,7 @@ def test_sigterm_in_a_burst_exits_within_10_s_with_the_outbox_intact(
     config = write_config(tmp_path, bundled, api.url)
     proc = start(config)
     try:
-        wait_for(lambda: len(api.calls("getUpdates")) >= 1)
+        wait_for(lambda: polling(api))
         burst = set(range(10_001, 10_001 + BURST))
         for user in sorted(burst):
             api.push_message(user, "/start")

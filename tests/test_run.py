@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,6 +67,12 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
+def indexed(db: Path, date: str) -> bool:
+    """The running bot has indexed the issue of ``date`` (read from its database)."""
+    with sqlite3.connect(db) as raw:
+        return raw.execute("SELECT 1 FROM issues WHERE date = ?", (date,)).fetchone() is not None
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,7 +110,7 @@ def test_debug_logs_never_show_the_token_and_content_reloads(
         (bundled / "2025" / "newsflash-202503.md").write_text(
             "## 2025.03.01\n\n2025年03月01日 💡行业快讯\n\n1. 新一期的第一条\n", encoding="utf-8"
         )
-        time.sleep(2.5)  # reload_seconds is 1
+        wait_for(lambda: indexed(tmp_path / "db.sqlite3", "2025-03-01"))  # reload_seconds: 1
         api.push_message(USER, "/date 2025-03-01")
         wait_for(lambda: any("新一期的第一条" in m.text for m in api.messages_to(USER)))
     finally:
