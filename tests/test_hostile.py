@@ -384,9 +384,14 @@ def test_webhook_refuses_big_unauthenticated_bodies_unread(tmp_path: Path, bundl
             assert _post_big(url, 3 * 1024 * 1024, "s3cret-Token_1") == 413
             grown_mb = (_rss_kb(proc.pid) - before) / 1024
         finally:
+            asked = time.monotonic()
             code, output = stop(proc)
+            stopped = time.monotonic() - asked
     assert code == 0, output[-2000:]
     assert grown_mb < 20, f"RSS grew {grown_mb:.0f} MB"
+    # Nothing is left reading the strangers' bodies: aiohttp drained them for up to 10 s
+    # after the answer ("lingering"), and SIGTERM waited for that.
+    assert stopped < 5, f"SIGTERM took {stopped:.1f} s"
 
 
 # -- 10. another application's database, damaged pages, index --rebuild ------------------

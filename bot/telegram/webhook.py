@@ -70,7 +70,10 @@ async def serve(app: App, webhook: Webhook) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(make_web_app(app, webhook), access_log=None)
+    # lingering_time=0: a refused body is not drained either. aiohttp's default (10 s of
+    # reading and discarding what is left of a body the handler did not read, whatever the
+    # response says) kept a stranger's upload going and held a SIGTERM for those 10 s.
+    runner = web.AppRunner(make_web_app(app, webhook), access_log=None, lingering_time=0)
     await app.initialize()
     try:
         if app.post_init:
