@@ -421,7 +421,8 @@ async def test_schema_upgrade_keeps_every_subscription_outbox_row_and_watch(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.sqlite3"
-    old = await Database.open(path, migrations=MIGRATIONS[:-1])
+    topics_at = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE topics" in m)
+    old = await Database.open(path, migrations=MIGRATIONS[:topics_at])  # the version before
     async with old.transaction():
         await old.execute(
             "INSERT INTO chats (id, type, status, delivery_time, last_issue, quiet)"
