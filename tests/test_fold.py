@@ -9,7 +9,7 @@ import unicodedata
 
 import pytest
 
-from bot.core.fold import T2S, fold, fold_char, fold_map
+from bot.core.fold import T2S, changed, expanding, fold, fold_char, fold_map, sources
 from bot.core.search import mark_ranges, parse_query
 
 
@@ -89,6 +89,39 @@ def test_marks_are_on_the_original_text(
     plain: str, terms: tuple[str, ...], marked: list[str]
 ) -> None:
     assert [plain[a:b] for a, b in mark_ranges(plain, terms)] == marked
+
+
+def test_changed_is_every_character_the_fold_changes() -> None:
+    """The block-at-a-time scan misses nothing: every code point, one at a time."""
+    table = changed()
+    for p in range(0x110000):
+        c = chr(p)
+        maybe = c in T2S or c.lower() != c or not unicodedata.is_normalized("NFKC", c)
+        if not maybe:
+            assert c not in table, hex(p)
+        elif 0xD800 <= p < 0xE000 or c not in table:
+            assert fold_char(c) == c, hex(p)
+        else:
+            assert table[c] == fold_char(c) != c, hex(p)
+
+
+def test_sources_are_what_folds_to_a_character() -> None:
+    """Over the sampled code points: x is among sources(c) exactly when x folds to c."""
+    expected: dict[str, set[str]] = {}
+    for p in _sample_points():
+        x = chr(p)
+        f = fold_char(x)
+        if len(f) == 1:
+            expected.setdefault(f, set()).add(x)
+        else:
+            assert x in expanding(f[0]), (hex(p), f)
+    for c, xs in expected.items():
+        assert set(sources(c)) >= xs, c
+        assert all(fold_char(x) == c for x in sources(c)), c
+    assert sources("a")[0] == "a" and "Ａ" in sources("a") and "𝐚" in sources("a")
+    assert "臺" in sources("台") and "⾞" in sources("车")
+    assert sources("A") == ""  # not a folded character: nothing folds to it
+    assert "ﬁ" in expanding("i") and "ﬁ" not in expanding("小米")
 
 
 # The fold is part of the stored index (the gram tables hold folded text, and a contentless
