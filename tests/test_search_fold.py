@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.db.archive as archive_module
 from bot.core.content import read_archive
 from bot.core.markdown import visible_text
 from bot.core.search import parse_query, unigrams
@@ -99,15 +100,19 @@ async def twins(
     yield store
 
 
+@pytest.mark.parametrize("few_twins", [archive_module.FEW_TWINS, 0])
 @pytest.mark.parametrize(
     "query",
     ["台積電", "台积电 扩产", "機器人", "同一条", "只在", "不存在", "2024-05", "2024-05-14"],
 )
 async def test_collapsed_hits_are_the_naive_scan_one_per_text(
-    twins: Archive, content: Path, query: str
+    twins: Archive, content: Path, query: str, few_twins: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Collapsed: the naive scan, keeping the newest item of each text, with the older
-    items' dates on it; total and paging count texts. Not collapsed: every item."""
+    items' dates on it; total and paging count texts. Not collapsed: every item. Both ways
+    of counting texts: the plain total less the matching hidden twins (few twins), and the
+    hits that are not hidden twins (``few_twins=0``: too many twins)."""
+    monkeypatch.setattr(archive_module, "FEW_TWINS", few_twins)
     archive = read_archive(content)
     items = [
         (issue.date, i.number, visible_text(i.text), i.text)

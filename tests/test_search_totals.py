@@ -103,3 +103,27 @@ async def test_a_sync_that_changes_nothing_keeps_the_totals(
     statements = await traced(store)
     assert (await store.search("人工智能")).total == 1
     assert not any("count(*)" in s for s in statements), statements
+
+
+async def test_collapsed_totals_follow_the_twins_across_syncs(
+    store: Archive, content: Path, write: Callable[[str, str], Path]
+) -> None:
+    """/find counts texts: the twins subtracted from a total are those of the index version
+    the total was counted at, never the twins of an earlier sync."""
+    day = "## 2025.02.{d}\n\n2025年02月{d}日 行业快讯\n\n1. {t}\n   https://example.com/{d}\n"
+    one = day.format(d=14, t="人工智能芯片")
+    write("newsflash-202502.md", f"# 2025年2月\n\n{one}")
+    await store.sync(content)
+    assert (await store.search("人工智能", collapse=True)).total == 1
+    twice = day.format(d=15, t="人工智能芯片") + "\n" + one
+    write("newsflash-202502.md", f"# 2025年2月\n\n{twice}")
+    await store.sync(content)
+    for _ in range(2):  # counted, then from the cache
+        assert (await store.search("人工智能", collapse=True)).total == 1
+        assert (await store.search("人工智能")).total == 2
+        assert (await store.search("芯片 2025-02-14", collapse=True)).total == 1
+    other = day.format(d=16, t="人工智能汽车") + "\n" + twice
+    write("newsflash-202502.md", f"# 2025年2月\n\n{other}")
+    await store.sync(content)
+    assert (await store.search("人工智能", collapse=True)).total == 2
+    assert (await store.search("人工智能")).total == 3
