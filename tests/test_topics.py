@@ -102,8 +102,8 @@ async def in_topic(bot: BotUnderTest, thread: int | None, text: str) -> list[Sen
 
 
 async def broadcast(bot: BotUnderTest, date: str = ISSUE) -> str:
-    (answer,) = await bot.say(ADMIN, f"/broadcast {date}")
-    return answer.text
+    # The answer, and maybe an admin report of a broadcast that just ended.
+    return "\n".join(m.text for m in await bot.say(ADMIN, f"/broadcast {date}"))
 
 
 async def settled(bot: BotUnderTest) -> None:
