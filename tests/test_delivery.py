@@ -168,11 +168,15 @@ async def finish(
 
 @pytest.mark.parametrize("send_path", SEND_PATHS)
 async def test_broadcast_to_1000_chats_with_faults(
-    archive: Archive, fake: FakeBotAPI, bot: Bot
+    archive: Archive, fake: FakeBotAPI, bot: Bot, send_path: str
 ) -> None:
     store = archive
-    private = [(i, "private") for i in range(1, 901)]
-    groups = [(-i, "group") for i in range(1, 81)]
+    # 1,000 chats through the lean transport (what the bot and the CLI send with); the PTB
+    # path meets the same faults with 500 (each fault is per message: more chats would only
+    # repeat them), in half the time.
+    n_private, n_groups = (900, 80) if send_path == "fast" else (420, 60)
+    private = [(i, "private") for i in range(1, n_private + 1)]
+    groups = [(-i, "group") for i in range(1, n_groups + 1)]
     supergroups = [(-1_000_000_000_000 - i, "supergroup") for i in range(1, 11)]
     channels = [(-1_000_000_000_100 - i, "channel") for i in range(1, 11)]
     for cid, kind in channels:
@@ -230,7 +234,7 @@ async def test_broadcast_to_1000_chats_with_faults(
     assert fake.count_429 == 0  # only the three injected ones were answered 429
     assert await column(store, "SELECT count(*) FROM outbox WHERE status = 'pending'") == [0]
     sent = sum(r.sent for r in done)
-    print(f"\n1,000 chats, {sent} messages with faults: {elapsed:.1f} s")
+    print(f"\n{len(everyone):,} chats, {sent} messages with faults: {elapsed:.1f} s")
 
 
 # -- idempotence, crash, restart ----------------------------------------------------------
