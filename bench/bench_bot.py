@@ -1,21 +1,28 @@
-"""Benchmark the Telegram bot end to end: reply latency through the fake Bot API server, and RSS.
+"""Benchmark the Telegram bot end to end: reply latency, CPU per reply and RSS, for each of
+python-telegram-bot's HTTP layers side by side.
 
-Usage: ``python -m bench.bench_bot [--years 20] [--runs 10] [--out FILE]``
+Usage: ``python -m bench.bench_bot [--years 20] [--runs 10] [--paths httpx,aiohttp,...]
+[--out FILE] [--profile DIR]``
 
-Generates the synthetic archive in a temporary directory and starts the fake Bot API server
-(fakebot/, rate limits off) in this process. The bot runs in a child process of its own,
-wired by ``bot.app.build_application`` exactly as ``briefbot run`` wires it, and gets its
-updates by long polling, as in production. A reply's latency runs from pushing the user's
-update into the fake server to the server recording the reply's last ``sendMessage``.
+Generates the synthetic archive in a temporary directory. The bot runs in a child process of
+its own, wired by ``bot.telegram.app.build_application`` exactly as ``briefbot run`` wires
+it, and gets its updates by long polling, as in production. A reply's latency runs from
+pushing the user's update into a fake Bot API server (fakebot/, rate limits off, in this
+process) to the server recording the reply's last ``sendMessage``.
 
-The child is started twice: on an empty database (the first start builds the index) and
-again on the built one (a restart); the second serves every request. Its peak RSS is its own
-``VmHWM``, so the generator and this process do not count.
+The first child builds the index on an empty database. Then one child per *path* starts on
+a copy of the built database, each polling a fake server of its own: ``httpx`` (the bot as
+it was: PTB's ``HTTPXRequest``, ``telegram.http: httpx``, and ``send_message`` building a
+Message from every answer), ``aiohttp`` (``bot/telegram/request.py`` instead),
+``aiohttp+lean`` (plus ``ReplyBot.send_text``: what the bot does now) and
+``aiohttp+lean+uvloop`` (the same on uvloop's event loop, when uvloop is installed). The
+series run command by command, each path in turn, so every path meets the same load. CPU is the bot process's own (``/proc/PID/stat``, all threads): the fake
+servers and this process do not count. Peak RSS is the child's ``VmHWM``.
 
 Each request comes from a new private chat. With one chat, requests go one at a time; with
 50, fifty go at once, round after round. The bot's AIORateLimiter (30 messages a second) is
-kept; the child records how long each reply waited in it, and the target is judged on the
-latency without that deliberate wait.
+kept; the child records how long each reply waited in it, and the latency target is judged
+without that deliberate wait.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
-import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -34,27 +42,19 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from telegram import Update
-from telegram.ext import AIORateLimiter
-
-from bench.common import peak_rss_kb, percentile
+from bench.bot_child import PATHS, TOKEN_ENV
+from bench.bot_report import Report, Series, render
+from bench.common import peak_rss_kb
 from bench.gen_archive import ISSUE_SUFFIX, generate
-from bot.config import parse_config
-from bot.logs import setup_logging
-from bot.telegram.app import build_application
 
 if TYPE_CHECKING:  # the bot process must not load the fake server (its RSS is measured)
     from fakebot import FakeBotAPI
 
 REPO = Path(__file__).resolve().parents[1]
-KB_PER_MB = 1024
-RSS_TARGET_MB = 150
-P95_TARGET_MS = 50.0
 CHATS = 50
 SINGLE_PER_ROUND = 5  # one-chat requests per command = SINGLE_PER_ROUND x --runs
-TOKEN_ENV = "BENCH_BOT_TOKEN"  # how the bot process gets the fake server's token
 TIMEOUT = 60.0  # seconds to wait for replies before giving up
 SETTLE = 0.3  # seconds without a new message after which a warm-up reply is complete
 
@@ -106,108 +106,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# -- the bot process -----------------------------------------------------------------------
-
-
-class TimedLimiter(AIORateLimiter):
-    """The bot's own AIORateLimiter, also noting how long each chat's requests waited in it.
-
-    The wait is deliberate (30 messages a second overall), so the report shows latency with
-    and without it."""
-
-    __slots__ = ()
-    waits: ClassVar[dict[int, float]] = defaultdict(float)  # chat id -> seconds
-
-    async def process_request(
-        self,
-        callback: Callback,
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | JSONDict | list[JSONDict]:
-        entered = time.perf_counter()
-        released = [entered]
-
-        async def timed(*a: Any, **kw: Any) -> bool | JSONDict | list[JSONDict]:
-            released[0] = time.perf_counter()
-            return await callback(*a, **kw)
-
-        try:
-            return await super().process_request(
-                timed, args, kwargs, endpoint, data, rate_limit_args
-            )
-        finally:
-            chat_id = data.get("chat_id")
-            if isinstance(chat_id, int):
-                TimedLimiter.waits[chat_id] += released[0] - entered
-
-
-class _Mark(logging.Handler):
-    """When bot.app logged the end of the index sync (it logs it once the sync is done)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.synced: float | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("index:"):
-            self.synced = time.perf_counter()
-
-
-def say(event: JSONDict) -> None:
-    print(json.dumps(event), flush=True)
-
-
-async def serve_bot(api_url: str, content: Path, db: Path) -> None:
-    """Run only the bot, polling ``api_url``, until a line (or EOF) arrives on stdin."""
-    token = os.environ[TOKEN_ENV]
-    setup_logging("WARNING", [token])
-    mark = _Mark()
-    logging.getLogger("bot.telegram.app").addHandler(mark)
-    logging.getLogger("bot.telegram.app").setLevel(logging.INFO)
-    raw = {
-        "content": {"dir": str(content), "reload_seconds": 0},
-        "storage": {"path": str(db)},
-        "telegram": {"api_base_url": api_url},
-    }
-    config = parse_config(raw, db.parent)
-    t0 = time.perf_counter()
-    app = build_application(config, token)
-    limiter = app.bot.rate_limiter
-    assert isinstance(limiter, AIORateLimiter) and app.post_init and app.updater
-    limiter.__class__ = TimedLimiter  # same instance and limits, plus the wait log
-    t1 = time.perf_counter()
-    await app.initialize()
-    t2 = time.perf_counter()
-    await app.post_init(app)
-    t3 = time.perf_counter()
-    await app.updater.start_polling(poll_interval=0, allowed_updates=Update.ALL_TYPES)
-    await app.start()
-    t4 = time.perf_counter()
-    say(
-        {
-            "event": "ready",
-            "build_s": t1 - t0,
-            "initialize_s": t2 - t1,
-            "post_init_s": t3 - t2,
-            "sync_s": (mark.synced or t3) - t2,
-            "start_s": t4 - t3,
-            "rss_kb": peak_rss_kb(),
-        }
-    )
-    await asyncio.to_thread(sys.stdin.readline)
-    rss_kb = peak_rss_kb()
-    await app.updater.stop()
-    await app.stop()
-    if app.post_shutdown:
-        await app.post_shutdown(app)
-    await app.shutdown()
-    waits = {str(chat): round(s * 1000, 3) for chat, s in TimedLimiter.waits.items()}
-    say({"event": "stopped", "rss_kb": rss_kb, "waits_ms": waits})
-
-
 @dataclass
 class BotProcess:
     """The child process running the bot, and what it reported."""
@@ -219,16 +117,19 @@ class BotProcess:
     stopped: JSONDict = field(default_factory=dict)
 
     @classmethod
-    async def start(cls, server: FakeBotAPI, content: Path, db: Path) -> BotProcess:
+    async def start(
+        cls, server: FakeBotAPI, content: Path, db: Path, path: str, profile: Path | None = None
+    ) -> BotProcess:
         spawned = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.bench_bot",
-            "--serve-bot",
+            "bench.bot_child",
             server.url,
             str(content),
             str(db),
+            path,
+            str(profile or ""),
             cwd=REPO,
             env={**os.environ, TOKEN_ENV: server.token},
             stdin=asyncio.subprocess.PIPE,
@@ -283,30 +184,6 @@ class Request:
     update_id: int
     text: str
     sent_at: float  # time.time(), the clock the fake server stamps its calls with
-
-
-@dataclass
-class Series:
-    """The replies to one command at one level of concurrency."""
-
-    command: str
-    chats: int
-    raw_ms: dict[int, float] = field(default_factory=dict)  # chat id -> latency
-    delivery_ms: list[float] = field(default_factory=list)  # push to getUpdates answered
-    parts: set[int] = field(default_factory=set)  # messages per reply
-    failed: int = 0  # replies that were not the expected ones (left out of the figures)
-    waits_ms: dict[int, float] = field(default_factory=dict)  # chat id -> limiter wait
-    bot_rss_kb: int = 0  # the bot's peak RSS when the series ended
-    bot_cpu_s: float = 0.0  # CPU time the bot process used during the series
-    overflows: int = 0  # TCP listen overflows (system-wide) during the series
-
-    def latencies(self, exclude_waits: bool) -> list[float]:
-        if not exclude_waits:
-            return list(self.raw_ms.values())
-        return [ms - self.waits_ms.get(chat, 0.0) for chat, ms in self.raw_ms.items()]
-
-    def waits(self) -> list[float]:
-        return [self.waits_ms.get(chat, 0.0) for chat in self.raw_ms]
 
 
 class Driver:
@@ -388,18 +265,6 @@ class Driver:
 # -- one benchmark -------------------------------------------------------------------------
 
 
-@dataclass
-class Report:
-    command: str
-    years: int
-    items: int
-    gen_s: float
-    first: BotProcess
-    restart: BotProcess
-    series: list[Series]
-    bench_rss_kb: int = 0
-
-
 async def observe(bot: BotProcess, series: Series, work: Awaitable[None]) -> Series:
     """Run ``work``, noting the bot's CPU time, its peak RSS and the listen overflows."""
     cpu, overflows = cpu_seconds(bot.proc.pid), listen_overflows()
@@ -410,32 +275,57 @@ async def observe(bot: BotProcess, series: Series, work: Awaitable[None]) -> Ser
     return series
 
 
-async def measure(server: FakeBotAPI, bot: BotProcess, years: int, runs: int) -> list[Series]:
-    driver = Driver(server)
-    log("warming up (one unmeasured request per command text)")
-    for command in commands(years):
-        for text in command.texts:
-            await driver.learn(command, text)
-    server.clear()
+@dataclass
+class Lane:
+    """One path: its fake server, its bot process and its driver."""
+
+    path: str
+    server: FakeBotAPI
+    bot: BotProcess
+    driver: Driver
+
+
+async def measure(lanes: Sequence[Lane], years: int, runs: int) -> list[Series]:
+    """Every command, each path in turn (the same minutes for all of them)."""
+    log("warming up (one unmeasured request per command text and path)")
+    for lane in lanes:
+        for command in commands(years):
+            for text in command.texts:
+                await lane.driver.learn(command, text)
+        lane.server.clear()
     out = []
     for command in commands(years):
         name, texts = command.label, command.texts
-        log(f"{name}: {SINGLE_PER_ROUND * runs} requests, one chat at a time")
-        single = Series(name, 1)
-        out.append(
-            await observe(bot, single, driver.single(single, texts, SINGLE_PER_ROUND * runs))
-        )
-        log(f"{name}: {runs} rounds of {CHATS} chats at once, after one unmeasured round")
-        # The unmeasured round lets the bot's HTTP pool open its connections first: the fake
-        # server listens with socketserver's backlog of 5, and a burst of new connections to
-        # it loses SYNs, which TCP retries after a second.
-        await driver.concurrent(Series(name, CHATS), texts, 1)
-        crowd = Series(name, CHATS)
-        out.append(await observe(bot, crowd, driver.concurrent(crowd, texts, runs)))
+        for lane in lanes:
+            log(f"{lane.path} {name}: {SINGLE_PER_ROUND * runs} requests, one chat at a time")
+            single = Series(lane.path, name, 1)
+            work = lane.driver.single(single, texts, SINGLE_PER_ROUND * runs)
+            out.append(await observe(lane.bot, single, work))
+        for lane in lanes:
+            log(f"{lane.path} {name}: {runs} rounds of {CHATS} chats at once, after one unmeasured")
+            # The unmeasured round lets the bot's HTTP pool open its connections first: the
+            # fake server listens with socketserver's backlog of 5, and a burst of new
+            # connections to it loses SYNs, which TCP retries after a second.
+            await lane.driver.concurrent(Series(lane.path, name, CHATS), texts, 1)
+            crowd = Series(lane.path, name, CHATS)
+            out.append(await observe(lane.bot, crowd, lane.driver.concurrent(crowd, texts, runs)))
     return out
 
 
-async def run_bench(command: str, years: int, runs: int, work: Path) -> Report:
+def available(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The paths that can run here, and a note for each that cannot."""
+    run, skipped = [], []
+    for path in paths:
+        if PATHS[path][1] == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            skipped.append(f"{path} (uvloop is not installed: pip install -e '.[fast]')")
+        else:
+            run.append(path)
+    return run, skipped
+
+
+async def run_bench(
+    command: str, years: int, runs: int, paths: Sequence[str], work: Path, profile: Path | None
+) -> Report:
     from fakebot import fake_bot_api  # here, not at the top: see TYPE_CHECKING above
 
     content, db = work / "content", work / "bot.sqlite3"
@@ -444,128 +334,44 @@ async def run_bench(command: str, years: int, runs: int, work: Path) -> Report:
     items = generate(content, years)
     gen_s = time.perf_counter() - started
     log(f"{items:,} items in {gen_s:.1f} s")
-    with fake_bot_api(rate_limits=False) as server:
+    run, skipped = available(paths)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(fake_bot_api(rate_limits=False))
         log("first start: the bot builds the index from scratch")
-        first = await BotProcess.start(server, content, db)
+        first = await BotProcess.start(server, content, db, "aiohttp")
         await first.stop()
-        server.clear()
-        log("restart: the index is up to date")
-        restart = await BotProcess.start(server, content, db)
+        lanes: list[Lane] = []
         try:
-            series = await measure(server, restart, years, runs)
+            for path in run:
+                log(f"restart on a copy of the built index: {path}")
+                copy = work / f"bot-{path}.sqlite3"
+                shutil.copyfile(db, copy)
+                own = stack.enter_context(fake_bot_api(rate_limits=False))
+                where = profile / f"{path}.prof" if profile else None
+                bot = await BotProcess.start(own, content, copy, path, where)
+                lanes.append(Lane(path, own, bot, Driver(own)))
+            series = await measure(lanes, years, runs)
         finally:
-            stopped = await restart.stop()
+            for lane in lanes:
+                if lane.bot.proc.returncode is None:
+                    await lane.bot.stop()
     for s in series:
-        s.waits_ms = {int(chat): ms for chat, ms in stopped["waits_ms"].items()}
-    return Report(command, years, items, gen_s, first, restart, series, peak_rss_kb())
-
-
-# -- report --------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def fmt3(values: Sequence[float]) -> str:
-    return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} / {max(values):.1f}"
-
-
-def mb(kb: int) -> str:
-    return f"{kb / KB_PER_MB:.1f} MB"
-
-
-def startup_rows(r: Report) -> list[str]:
-    rows: list[tuple[str, str, str, str]] = []
-    for label, bot in (("first start (empty db)", r.first), ("restart (index built)", r.restart)):
-        ready = bot.ready
-        rows.append(
-            (
-                f"{label}: initialize + post_init",
-                f"{ready['initialize_s'] + ready['post_init_s']:.2f} s (index sync "
-                f"{ready['sync_s']:.2f} s; process start to polling {bot.ready_s:.2f} s)",
-                "",
-                "",
-            )
-        )
-    first_kb = int(r.first.stopped["rss_kb"])
-    serve_kb = int(r.restart.stopped["rss_kb"])
-    rows += [
-        (
-            "bot peak RSS, first start (builds the index, no requests)",
-            mb(first_kb),
-            f"<= {RSS_TARGET_MB} MB",
-            verdict(first_kb <= RSS_TARGET_MB * KB_PER_MB),
-        ),
-        (
-            "bot peak RSS, restart + every request below",
-            f"{mb(serve_kb)} (after startup: {mb(int(r.restart.ready['rss_kb']))})",
-            f"<= {RSS_TARGET_MB} MB",
-            verdict(serve_kb <= RSS_TARGET_MB * KB_PER_MB),
-        ),
-        ("bench process peak RSS (server, generator)", mb(r.bench_rss_kb), "", ""),
-    ]
-    return [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-
-
-def series_row(s: Series) -> str:
-    replies = f"{len(s.raw_ms)}" + (f" (**{s.failed} failed**)" if s.failed else "")
-    head = f"| `{s.command}` | {s.chats} | {replies} "
-    if not s.raw_ms:
-        return head + "| - " * 7 + "| FAIL |"
-    excl = s.latencies(exclude_waits=True)
-    target = result = ""
-    if s.chats > 1:
-        target = f"p95 <= {P95_TARGET_MS:.0f} ms"
-        result = verdict(percentile(excl, 95) <= P95_TARGET_MS and not s.failed)
-    return (
-        head + f"| {'/'.join(str(p) for p in sorted(s.parts))} "
-        f"| {fmt3(s.latencies(exclude_waits=False))} | {percentile(s.delivery_ms, 95):.1f} "
-        f"| {percentile(s.waits(), 95):.1f} | {s.bot_cpu_s * 1000 / len(s.raw_ms):.1f} "
-        f"| {fmt3(excl)} | {target} | {result} |"
-    )
-
-
-def render(r: Report, runs: int) -> str:
-    return "\n".join(
-        [
-            "# briefbot bot benchmark",
-            "",
-            f"Command: `{r.command}`",
-            "",
-            f"{r.years} years, {r.items:,} items (archive generated in {r.gen_s:.1f} s). "
-            "Fake Bot API server in the bench process (fakebot/, rate limits off, "
-            "127.0.0.1); the bot in a process of its own, wired by bot.app.build_application, "
-            "getting updates by long polling (`getUpdates`, poll_interval=0).",
-            "",
-            "| Measure | Value | Target | Result |",
-            "|---|---|---|---|",
-            *startup_rows(r),
-            "",
-            "Reply latency in ms, p50 / p95 / max: from pushing a user's update into the fake "
-            "server to the server recording the reply's last `sendMessage`. Every request comes "
-            "from a new private chat; 1 chat = one request in flight at a time "
-            f"({SINGLE_PER_ROUND * runs} per command), {CHATS} chats = {CHATS} at once, "
-            f"{runs} rounds; `/date` cycles through "
-            f"{', '.join(f'`{t}`' for t in commands(r.years)[0].texts)}. *Limiter wait* is the time a reply spent queued in the bot's "
-            "AIORateLimiter (a deliberate 30 messages/s overall); the target applies without it. "
-            "*Delivery*: from the push until the fake server answered the bot's `getUpdates` "
-            "with the update (part of the latency). *Bot CPU/reply*: the bot process's CPU time "
-            "(all threads) over the series, per reply.",
-            "",
-            "| Command | Chats | Replies | Msgs/reply | Latency | Delivery p95 | Limiter wait p95 "
-            "| Bot CPU/reply | Latency excl. limiter wait | Target | Result |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-            *(series_row(s) for s in r.series),
-            "",
-            "Bot peak RSS after each series above: "
-            + ", ".join(f"{s.bot_rss_kb / KB_PER_MB:.0f}" for s in r.series)
-            + " MB. TCP listen overflows (system-wide, each one a connection delayed by a "
-            "second) during the measured series: "
-            + ", ".join(str(s.overflows) for s in r.series)
-            + ".",
-            "",
-        ]
+        lane = next(lane for lane in lanes if lane.path == s.path)
+        s.waits_ms = {int(chat): ms for chat, ms in lane.bot.stopped["waits_ms"].items()}
+    return Report(
+        command,
+        years,
+        items,
+        gen_s,
+        first,
+        {lane.path: lane.bot for lane in lanes},
+        series,
+        commands(years)[0].texts,
+        runs,
+        SINGLE_PER_ROUND,
+        CHATS,
+        skipped,
+        peak_rss_kb(),
     )
 
 
@@ -586,25 +392,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"rounds of {CHATS} chats at once per command, and {SINGLE_PER_ROUND}x as many "
         "one-chat requests (default 10)",
     )
+    parser.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help=f"comma-separated, run side by side (default and choices: {','.join(PATHS)})",
+    )
     parser.add_argument("--out", type=Path, help="also write the report to this Markdown file")
-    parser.add_argument("--serve-bot", nargs=3, metavar="X", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", type=Path, help="write each bot's cProfile to DIR/PATH.prof (slows it)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if args.serve_bot is not None:
-        api_url, content, db = args.serve_bot
-        asyncio.run(serve_bot(api_url, Path(content), Path(db)))
-        return 0
     if args.years < 1 or args.runs < 1:
         print("error: --years and --runs must be at least 1", file=sys.stderr)
         return 2
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown or not paths:
+        print(f"error: --paths: choose from {', '.join(PATHS)}", file=sys.stderr)
+        return 2
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        args.profile = args.profile.resolve()
     command = " ".join(["python -m bench.bench_bot", *argv])
     with tempfile.TemporaryDirectory(prefix="briefbot-bench-bot-") as tmp:
-        report = asyncio.run(run_bench(command, args.years, args.runs, Path(tmp)))
-    text = render(report, args.runs)
+        report = asyncio.run(
+            run_bench(command, args.years, args.runs, paths, Path(tmp), args.profile)
+        )
+    text = render(report)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")

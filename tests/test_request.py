@@ -22,10 +22,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from telegram import Bot, InputFile
-from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+)
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import AIORateLimiter, Defaults
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.telegram.replybot import ReplyBot, send_text
 from bot.telegram.request import AiohttpRequest, client_timeout, env_proxy, scrub
 from bot.telegram.transport import make_bot
 from fakebot import FakeBotAPI
@@ -410,3 +419,62 @@ def _clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+# -- replies without PTB's Message (bot/telegram/replybot.py) ------------------------------
+
+
+def _reply_bot(api: FakeBotAPI) -> ReplyBot:
+    return ReplyBot(
+        api.token,
+        base_url=api.base_url.removesuffix(api.token),
+        request=AiohttpRequest(2),
+        get_updates_request=AiohttpRequest(1),
+        defaults=Defaults(parse_mode="HTML", link_preview_options=LinkPreviewOptions(True)),
+        rate_limiter=AIORateLimiter(max_retries=1),
+    )
+
+
+async def test_send_text_sends_what_send_message_sends(open_api: FakeBotAPI) -> None:
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("下一页", callback_data="p:2")]])
+    open_api.add_chat(-100777, "supergroup", is_forum=True)
+    topic = open_api.create_topic(-100777)
+    async with _reply_bot(open_api) as bot:
+        for send in (bot.send_message, bot.send_text):
+            await send(-100777, "<b>第一页</b>", reply_markup=markup, message_thread_id=topic)
+            await send(8, "<i>二</i>")
+        with pytest.raises(BadRequest, match="Chat not found") as lean:
+            open_api.missing(9)
+            await bot.send_text(9, "x")
+    calls = [c.params for c in open_api.calls("sendMessage")]
+    assert calls[0] == calls[2] and calls[1] == calls[3]
+    assert calls[0]["parse_mode"] == "HTML" and calls[0]["link_preview_options"]["is_disabled"]
+    assert calls[0]["message_thread_id"] == topic
+    assert lean.value.message == "Chat not found"
+
+
+async def test_a_reply_builds_no_message_from_the_answer(
+    tmp_path: Path, content: Path, open_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[dict[str, Any]] = []
+    de_json = Message.de_json
+
+    def counting(data: Any, bot: Any = None) -> Any:
+        if isinstance(data, dict) and (data.get("from") or {}).get("is_bot"):
+            built.append(data)  # an answer to the bot's own send, not a user's message
+        return de_json(data, bot)
+
+    monkeypatch.setattr(Message, "de_json", counting)
+    config = make_config(tmp_path, content, open_api)
+    async with BotUnderTest(open_api, config) as bot:
+        assert isinstance(bot.app.bot, ReplyBot)
+        (reply,) = await bot.say(5, "/help")
+    assert reply.text and reply.params["parse_mode"] == "HTML"
+    assert built == []
+
+
+async def test_send_text_on_a_plain_bot_is_send_message(open_api: FakeBotAPI) -> None:
+    async with bot_on(open_api.base_url, AiohttpRequest(1), open_api.token) as bot:
+        await send_text(bot, 3, "plain", message_thread_id=None)
+    [call] = open_api.calls("sendMessage")
+    assert call.ok and call.params["text"] == "plain"

@@ -38,6 +38,7 @@ from bot.telegram import handlers as h
 from bot.telegram import ops as telegram_ops
 from bot.telegram.channels import sync_channels
 from bot.telegram.fastsend import FastTransport
+from bot.telegram.replybot import ReplyBot
 from bot.telegram.request import bot_requests
 from bot.telegram.shutdown import GracefulStop
 from bot.telegram.transport import make_bot
@@ -247,19 +248,23 @@ def build_application(
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         tzinfo=config.delivery.tz,
     )
-    app: App = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(f"{api}/bot")
-        .base_file_url(f"{api}/file/bot")
-        .request(request)
-        .get_updates_request(get_updates_request)
-        .defaults(defaults)
-        .context_types(ContextTypes(bot_data=h.BotData))
-        .concurrent_updates(True)
+    # The bot is built here, not by the builder: a ReplyBot (replies without PTB's Message).
+    bot = ReplyBot(
+        token,
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=request,
+        get_updates_request=get_updates_request,
+        defaults=defaults,
         # Replies: stay under 30/s overall and 20/min per group, and when Telegram still
         # answers 429, wait retry_after and try again instead of failing the command.
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        rate_limiter=AIORateLimiter(max_retries=3),
+    )
+    app: App = (
+        ApplicationBuilder()
+        .bot(bot)
+        .context_types(ContextTypes(bot_data=h.BotData))
+        .concurrent_updates(True)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

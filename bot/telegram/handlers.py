@@ -43,6 +43,7 @@ from bot.logs import redact
 from bot.ops.service import Ops
 from bot.replies import ChannelFacts, Ctx, Reply
 from bot.source.follow import Follower
+from bot.telegram.replybot import send_text
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ async def send(update: Update, context: Context, reply: Reply) -> None:
         )
     for i, text in enumerate(reply.messages):
         last = i == len(reply.messages) - 1
-        await context.bot.send_message(
+        await send_text(  # no Message built from the answer (bot/telegram/replybot.py)
+            context.bot,
             chat.id,
             text,
             reply_markup=keyboard(reply) if last else None,
