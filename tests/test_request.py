@@ -12,6 +12,7 @@ import gc
 import logging
 import socket
 import struct
+import sys
 import time
 import traceback
 import warnings
@@ -478,3 +479,22 @@ async def test_send_text_on_a_plain_bot_is_send_message(open_api: FakeBotAPI) ->
         await send_text(bot, 3, "plain", message_thread_id=None)
     [call] = open_api.calls("sendMessage")
     assert call.ok and call.params["text"] == "plain"
+
+
+# -- the event loop ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_bot_runs_on_uvloop_when_installed(
+    monkeypatch: pytest.MonkeyPatch, installed: bool
+) -> None:
+    from bot.telegram.app import new_event_loop
+
+    if not installed:
+        monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop: ImportError
+    loop = new_event_loop()
+    try:
+        assert (type(loop).__module__.split(".")[0] == "uvloop") == installed
+        assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+    finally:
+        loop.close()
