@@ -14,6 +14,28 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "content"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that fails before it closes its database leaves aiosqlite's worker thread
+    running, and that thread is not a daemon: the interpreter waits for it at exit, so
+    pytest would hang after its summary (CI until its time limit). Stop such threads; the
+    failure that left them is reported already."""
+    import gc
+    import sys
+
+    import aiosqlite
+
+    gc.collect()
+    left = [
+        c
+        for c in gc.get_objects()
+        if isinstance(c, aiosqlite.Connection) and c._running and c._thread.is_alive()
+    ]
+    for conn in left:
+        conn.stop()
+    if left:
+        print(f"\n{len(left)} aiosqlite connection(s) left open by the tests", file=sys.stderr)
+
+
 @pytest.fixture
 def content(tmp_path: Path) -> Path:
     """An empty content folder."""

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,10 +26,31 @@ from bot.logs import JsonFormatter, forget_secrets, register_secret, setup_loggi
 from fakebot import FakeBotAPI, fake_bot_api
 
 from .conftest import REPO
-from .test_delivery import D13, SCALE, Limits, _archive, engine, finish, parts, seed, texts_to
+from .test_delivery import (
+    D13,
+    SCALE,
+    Limits,
+    _archive,
+    _opened,
+    engine,
+    finish,
+    parts,
+    seed,
+    texts_to,
+)
 from .test_run import TOKEN, env
 
 SECRET_PART = TOKEN.split(":", 1)[1]
+
+
+@pytest.fixture(autouse=True)
+async def _close_transports() -> AsyncIterator[None]:
+    """engine() opens an aiohttp transport that test_delivery's own autouse fixture closes;
+    that fixture does not reach this module (left open, each was an "Unclosed client
+    session" at the end of the run)."""
+    yield
+    while _opened:
+        await _opened.pop().close()
 
 
 @pytest.fixture
