@@ -188,11 +188,13 @@ class Sender:
             self.notify()
 
     async def _step(self, now: float) -> None:
-        if self._outcomes:
+        if self._outcomes or self._unrecorded:
             # Results the database refused: written before anything else is sent, so what
             # is confirmed but not recorded (sent again after a crash) stays a handful.
+            # ``_unrecorded`` too: a concurrent ``_flush`` holds the refused results out of
+            # ``_outcomes`` while it retries, and an empty list then is not a working disk.
             await self._flush()
-            if self._outcomes:
+            if self._outcomes or self._unrecorded:
                 await self._sleep(self.poll)
                 return
         if now >= self._checked_open:
