@@ -9,10 +9,15 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.db import chats
 from bot.db.archive import Archive
 
 from .test_run import TOKEN, api, start, stop, wait_for, write_config  # noqa: F401 - fixture
+
+# Timed child processes: one xdist worker runs these one at a time (pyproject addopts).
+pytestmark = pytest.mark.xdist_group("timing")
 
 # Enough chats that the kill lands mid-broadcast with seconds to spare at the default
 # 25 messages/s (40 sent, 80 to go), few enough that the whole run takes a few seconds.

@@ -22,6 +22,9 @@ from fakebot.upstream import Upstream, issue, month
 
 from .test_run import TOKEN, start, stop, wait_for
 
+# Timed child processes: one xdist worker runs these one at a time (pyproject addopts).
+pytestmark = pytest.mark.xdist_group("timing")
+
 # Enough chats that the kill lands mid-correction with a second to spare at 100 edits/s
 # (40 done, 110 to go), few enough that the whole run takes a few seconds.
 CHATS = range(1, 151)

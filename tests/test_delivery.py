@@ -167,6 +167,7 @@ async def finish(
 
 
 @pytest.mark.parametrize("send_path", SEND_PATHS)
+@pytest.mark.xdist_group("timing")  # a send rate, a kill mid-run: see pyproject
 async def test_broadcast_to_1000_chats_with_faults(
     archive: Archive, fake: FakeBotAPI, bot: Bot, send_path: str
 ) -> None:
@@ -331,6 +332,7 @@ def _runner(db: Path, fake: FakeBotAPI) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.parametrize("send_path", SEND_PATHS)
+@pytest.mark.xdist_group("timing")  # a send rate, a kill mid-run: see pyproject
 async def test_kill_9_mid_broadcast_loses_nothing_and_resends_nothing_confirmed(
     archive: Archive, fake: FakeBotAPI, bot: Bot
 ) -> None:
@@ -437,6 +439,7 @@ async def test_retry_after_pauses_and_retries_the_same_message(
 # -- throughput ---------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("timing")  # a send rate, a kill mid-run: see pyproject
 async def test_throughput_approaches_the_cap_with_no_429(archive: Archive, bot: Bot) -> None:
     # A fake whose global limit is the only one that binds: 90/s, the engine set to it.
     with fake_bot_api(rate_scale=3.0) as fake:

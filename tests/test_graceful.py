@@ -19,6 +19,9 @@ from .test_run import TOKEN, api, start, stop, wait_for, write_config
 
 __all__ = ["api"]  # the fixture, shared with test_run
 
+# Timed child processes: one xdist worker runs these one at a time (pyproject addopts).
+pytestmark = pytest.mark.xdist_group("timing")
+
 BURST = 1000
 
 

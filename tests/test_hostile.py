@@ -364,6 +364,7 @@ def _post_big(url: str, size: int, secret: str | None) -> int:
         conn.close()
 
 
+@pytest.mark.xdist_group("timing")  # times the stop of a child process: see pyproject
 def test_webhook_refuses_big_unauthenticated_bodies_unread(tmp_path: Path, bundled: Path) -> None:
     from .test_run import free_port, start, stop, wait_for
 

@@ -16,6 +16,9 @@ from fakebot.upstream import Upstream, issue, month
 
 from .test_run import TOKEN, start, stop, wait_for
 
+# Timed child processes: one xdist worker runs these one at a time (pyproject addopts).
+pytestmark = pytest.mark.xdist_group("timing")
+
 USER = 7001
 FEB = "docs/2025/newsflash-202502.md"
 MAR = "docs/2025/newsflash-202503.md"
