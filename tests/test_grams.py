@@ -40,3 +40,19 @@ def test_same_columns_on_random_text() -> None:
         text = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 40)))
         text += chr(rnd.randrange(0x20, 0x2FFFF))
         assert grams.index_columns(text) == search.index_columns(text), repr(text)
+
+
+def test_many_columns_at_once_are_the_same() -> None:
+    # One batch mixing empty, one-character, expanding (ﬁ, ㈱) and astral texts: each item's
+    # columns are cut out of the batch's, and the rare ones take the per-item path.
+    rnd = random.Random(34)
+    alphabet = "abcXYZ019 .-&小米芯片车人工智能İẞΣς🚀\u200b\u3000臺積電ＡＩ５⼈ﬁ㈱\U0010fffd"
+    texts = SAMPLES + [
+        "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 30))) for _ in range(500)
+    ]
+    assert grams.index_columns_many(texts) == [search.index_columns(t) for t in texts]
+    for start in range(0, len(texts), 97):  # batches that start and end anywhere
+        batch = texts[start : start + 97]
+        assert grams.index_columns_many(batch) == [search.index_columns(t) for t in batch]
+    assert grams.index_columns_many([]) == []
+    assert grams.index_columns_many(["", ""]) == [("", ""), ("", "")]

@@ -1,17 +1,23 @@
 """The streamed full build: each file parsed once, new dates written as they are read, and
-a duplicate met later still decided by the rule of bot.core.content.resolve."""
+a duplicate met later still decided by the rule of bot.core.content.resolve; files read in
+a worker process give the same index as files read in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.core.content import read_archive
+from bot.db import prepare
 from bot.db import sync as sync_module
 from bot.db.archive import Archive
+from bot.db.database import StoreError
 
 D = dt.date
 
@@ -74,7 +80,7 @@ async def test_streamed_in_chunks_and_parsed_files_not_held(
     original = sync_module._Sync._resolve
 
     async def spy(self: sync_module._Sync, states: dict, db_issues: dict) -> dict:  # type: ignore[type-arg]
-        held.append(sum(s.parsed is not None for s in states.values()))
+        held.append(sum(s.prepared is not None for s in states.values()))
         return await original(self, states, db_issues)
 
     monkeypatch.setattr(sync_module._Sync, "_resolve", spy)
@@ -86,3 +92,98 @@ async def test_streamed_in_chunks_and_parsed_files_not_held(
     # Nothing changed: nothing is read or written again.
     again = await store.sync(content)
     assert (again.files_read, again.changed) == (0, False)
+
+
+def _month_files(write: Callable[[str, str], Path]) -> None:
+    # A stray copy of 2025.02.01 in January's file (read first) and its own in February's:
+    # the duplicate rule has to see both, whichever process read them.
+    write(
+        "newsflash-202501.md",
+        issue("2025.01.31", "一月", "[台積電](https://x.y/1) 芯片") + issue("2025.02.01", "副本"),
+    )
+    for m in range(2, 7):
+        days = "".join(
+            issue(f"2025.{m:02d}.{d:02d}", f"第{m}月{d}日", "**芯片** ﬁle") for d in (1, 2)
+        )
+        write(f"newsflash-2025{m:02d}.md", days)
+
+
+async def _snapshot(store: Archive) -> tuple[object, ...]:
+    rows = await store.db.rows("SELECT * FROM items ORDER BY id")
+    issues = await store.db.rows("SELECT date, title, file, line, digest FROM issues ORDER BY date")
+    totals = [(await store.search(q)).total for q in ("芯片", "台积电", "fi", "副本", "原", "芯")]
+    return tuple(map(tuple, rows)), tuple(map(tuple, issues)), tuple(totals)
+
+
+async def test_a_build_read_in_the_worker_process_is_the_same_as_in_a_thread(
+    tmp_path: Path,
+    content: Path,
+    write: Callable[[str, str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _month_files(write)
+    async with await Archive.open(tmp_path / "thread.sqlite3") as store:
+        await store.sync(content)
+        in_thread = await _snapshot(store)
+    started: list[int] = []
+    original = prepare.Reader._start
+
+    async def spy(self: prepare.Reader) -> object:
+        started.append(1)
+        return await original(self)
+
+    monkeypatch.setattr(prepare, "PROCESS_FILES", 1)
+    monkeypatch.setattr(prepare, "BATCH_FILES", 2)  # several batches in flight
+    monkeypatch.setattr(prepare.Reader, "_start", spy)
+    async with await Archive.open(tmp_path / "process.sqlite3") as store:
+        report = await store.sync(content)
+        assert started == [1]
+        assert (report.issues, report.files_read) == (11, 6)
+        assert any("also appears" in p.message for p in report.problems)
+        assert await _snapshot(store) == in_thread
+        await index_matches_read_archive(store, content)
+
+
+async def test_a_reader_process_that_dies_leaves_the_index_as_it_was(
+    store: Archive,
+    content: Path,
+    write: Callable[[str, str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write("newsflash-202412.md", issue("2024.12.31", "旧"))
+    await store.sync(content)
+    _month_files(write)
+
+    async def dies(self: prepare.Reader) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; sys.stdin.buffer.read(1)",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+
+    monkeypatch.setattr(prepare, "PROCESS_FILES", 1)
+    monkeypatch.setattr(prepare.Reader, "_start", dies)
+    with pytest.raises(StoreError, match="file reader process stopped"):
+        await store.sync(content)
+    assert await store.issue_dates() == [D(2024, 12, 31)]  # rolled back whole
+    monkeypatch.undo()
+    await store.sync(content)  # and the next sync builds it
+    await index_matches_read_archive(store, content)
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [
+        (),
+        ("https://a.b/c",),
+        ("https://a.b/c", 'http://x.y/"q'),
+        ("https://例子.com",),
+        ("a\\b",),
+        ("x\x7f", "y\x1f"),
+        ("https://a/b?c=1&d=[2]",),
+    ],
+)
+def test_urls_json_is_json_dumps(urls: tuple[str, ...]) -> None:
+    assert prepare._urls_json(urls) == json.dumps(list(urls))

@@ -40,6 +40,7 @@ _DATE = re.compile(r"^(?P<y>\d{4})[.\-/](?P<m>\d{1,2})[.\-/](?P<d>\d{1,2})$")
 _MONTH_HEADING = re.compile(r"^#(?!#)\s*(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*$")
 _ITEM = re.compile(r"^ {0,3}(?P<n>\d{1,4})(?:[.．](?=\s|$)|、)(?P<text>.*)")
 _URL_LINE = re.compile(r"^\s+<?(?P<url>[A-Za-z][A-Za-z0-9+.\-]*:\S+?|www\.\S+?)>?\s*$")
+_HTTP = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 _FILE_MONTH = re.compile(r"(?<!\d)(?P<y>\d{4})[-_]?(?P<m>\d{2})(?!\d)")
 
 ISSUE_HEADING_HELP = "expected '## YYYY.MM.DD', for example '## 2025.02.14'"
@@ -126,7 +127,7 @@ class _Parser:
     def feed(self, n: int, line: str) -> None:
         if not line.strip():
             return
-        heading = _HEADING.match(line)
+        heading = _HEADING.match(line) if line.startswith("##") else None
         if heading:
             self.finish()
             self.start_issue(n, heading["rest"].strip())
@@ -195,18 +196,17 @@ class _Parser:
                 draft.title = line.strip()
             return
         _, _, texts, urls = draft.items[-1]
-        url = _URL_LINE.match(line)
-        if url:
+        if not line[:1].isspace():
+            self.stray(n, line)  # neither a URL line nor a continuation: both are indented
+        elif url := _URL_LINE.match(line):
             self.add_url(n, url["url"], urls)
-        elif line[:1].isspace():
-            texts.append(line.strip())
         else:
-            self.stray(n, line)
+            texts.append(line.strip())
 
     def add_url(self, n: int, url: str, urls: list[str]) -> None:
         if url.startswith("www."):
             url = "https://" + url
-        if not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+        if not _HTTP.match(url):
             self.report(n, Severity.WARNING, f"URL '{_shown(url)}' is not http(s); it is left out")
             return
         urls.append(url)

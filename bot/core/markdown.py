@@ -115,11 +115,15 @@ def parse_inline(source: str) -> list[Span]:
 
 def visible_text(source: str) -> str:
     """What a reader sees of the Markdown source: labels instead of links, no markers."""
+    if _START.search(source) is None:
+        return source  # no construct can start: all of it is plain (most items; one C scan)
     return "".join(span.text for span in parse_inline(source))
 
 
 def inline_urls(source: str) -> list[str]:
     """URLs of the links written inside the text, in order."""
+    if _START.search(source) is None:
+        return []
     return [span.url for span in parse_inline(source) if span.style is Style.LINK]
 
 
