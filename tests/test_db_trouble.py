@@ -20,9 +20,18 @@ from bot.db.archive import Archive
 from bot.db.database import Database
 from fakebot import FakeBotAPI, fake_bot_api
 
-from .test_delivery import D13, SCALE, Limits, _archive, engine, finish, parts, seed
+from .test_delivery import D13, SCALE, Limits, _archive, _opened, engine, finish, parts, seed
 
 FULL = "database or disk is full"
+
+
+@pytest.fixture(autouse=True)
+async def _close_transports() -> AsyncIterator[None]:
+    """engine() opens an aiohttp transport that only test_delivery's own fixture closes:
+    left open here, each was an "Unclosed client session" at the end of the test run."""
+    yield
+    while _opened:
+        await _opened.pop().close()
 
 
 @pytest.fixture
