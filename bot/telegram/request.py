@@ -152,6 +152,7 @@ class AiohttpRequest(BaseRequest):
             connector=connector,
             timeout=self._timeout(self._defaults),
             skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none: no jar to search
         )
 
     async def initialize(self) -> None:
