@@ -225,14 +225,14 @@ class Reader:
         assert proc.stdin is not None and proc.stdout is not None
         sent = 0
         for done in range(len(batches)):
-            while sent < len(batches) and sent < done + IN_FLIGHT:
-                proc.stdin.write(_frame(batches[sent]))
-                sent += 1
-            await proc.stdin.drain()
             try:
+                while sent < len(batches) and sent < done + IN_FLIGHT:
+                    proc.stdin.write(_frame(batches[sent]))
+                    sent += 1
+                await proc.stdin.drain()
                 size = int.from_bytes(await proc.stdout.readexactly(8), "little")
                 result = pickle.loads(await proc.stdout.readexactly(size))
-            except asyncio.IncompleteReadError:
+            except (asyncio.IncompleteReadError, ConnectionError):  # it died: EOF, broken pipe
                 raise StoreError("the file reader process stopped; see its error above") from None
             if isinstance(result, str):
                 raise StoreError(f"reading the content files failed: {result}")

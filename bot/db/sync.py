@@ -8,6 +8,9 @@ have yet are written at once, a chunk at a time, while the declarations (small) 
 for the duplicate-date rule. Once every file is read, a date whose winning copy is not the
 one written (a duplicate met later) is rewritten from its winner. Memory stays at a chunk of
 rows plus the declarations, whatever the archive's size.
+
+This module decides; :mod:`bot.db.prepare` reads files into rows (in a worker process for
+a build that reads many, so parsing overlaps the writing) and :mod:`bot.db.writer` writes.
 """
 
 from __future__ import annotations
