@@ -104,9 +104,10 @@ def client_timeout(
 
 class AiohttpRequest(BaseRequest):
     """A ``telegram.request.BaseRequest`` over one aiohttp session with a keep-alive pool of
-    ``connection_pool_size`` connections. The session is made in ``initialize`` (or on
-    first use), in the running loop, and closed by ``shutdown``; a shut-down instance can
-    be initialised again. Give getUpdates an instance of its own (pool 1), as PTB does."""
+    ``connection_pool_size`` connections. The session is made in ``initialize``, in the
+    running loop, and closed by ``shutdown``; a shut-down instance can be initialised
+    again, and one used uninitialised gives each request a session closed after it. Give
+    getUpdates an instance of its own (pool 1), as PTB does."""
 
     __slots__ = (
         "_defaults",
