@@ -130,7 +130,10 @@ class Database:
     # -- reading -----------------------------------------------------------------------
 
     async def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        return await fetch(self._conn, sql, params)
+        """All rows of a statement, in one round trip to the database thread: each
+        aiosqlite call is a thread hand-off plus an event-loop wake-up, and a cursor's
+        execute, fetchall and close would be three (tests/test_reply_roundtrips.py)."""
+        return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     async def row(self, sql: str, params: Iterable[Any] = ()) -> Any | None:
         rows = await self.rows(sql, params)
