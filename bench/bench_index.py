@@ -10,8 +10,8 @@ database and syncs the archive; the variants run in turn, ``--runs`` rounds:
 - ``head``: this tree as it runs (a worker process when the build reads many files).
 
 Wall time, CPU (user + sys of the build and every process it started) and the peak RSS of
-the build's process and of its worker are printed as a table. The machine is shared: read
-the CPU column first, and compare variants of the same round.
+the build's process and of its workers (added up) are printed as a table. The machine is
+shared: read the CPU column first, and compare variants of the same round.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ if prepare is not None:
     close = prepare.Reader.close
 
     async def measured_close(self):
-        if self._proc is not None:
-            worker_kb[0] = vm_hwm(self._proc.pid)
-            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            worker_cpu[0] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        procs = getattr(self, "_procs", None) or [p for p in [getattr(self, "_proc", None)] if p]
+        for proc in procs:  # every worker's peak RSS and CPU, added up
+            worker_kb[0] += vm_hwm(proc.pid)
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            worker_cpu[0] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         await close(self)
 
     prepare.Reader.close = measured_close
