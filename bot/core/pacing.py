@@ -198,6 +198,15 @@ class Lanes:
             self.forget(row.id)
         return rows
 
+    def drop_topic(self, lane: Lane, thread_id: int) -> list[Pending]:
+        """Forget the lane's outbox rows to one forum topic (closed or deleted); its other
+        rows (other topics, the chat's own, edits: negative ids, no topic) stay."""
+        dropped = [r for r in lane.rows if r.id > 0 and r.thread_id == thread_id]
+        for row in dropped:
+            self.forget(row.id)
+        lane.rows = deque(r for r in lane.rows if not (r.id > 0 and r.thread_id == thread_id))
+        return dropped
+
     def drop_stale(self, pending: set[int], horizon: int, now: float) -> None:
         """Forget rows up to ``horizon`` that are no longer pending in the database (a /stop
         cancelled them, say), except a row in flight."""

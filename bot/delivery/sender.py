@@ -424,15 +424,11 @@ class Sender:
             changed = await audience.topic_gone(self.db, lane.chat_id, row.thread_id, reason)
             if changed and row.broadcast_id is not None:
                 await outbox.count_newly_inactive(self.db, row.broadcast_id)
-        thread = row.thread_id
-        dropped = [r for r in lane.rows if r.id > 0 and r.thread_id == thread]
-        for r in dropped:
-            self._lanes.forget(r.id)
-        lane.rows = deque(r for r in lane.rows if not (r.id > 0 and r.thread_id == thread))
+        dropped = self._lanes.drop_topic(lane, row.thread_id)
         await self.check_finished({r.broadcast_id for r in dropped})
         log.info(
             "delivery: topic %s of chat %s is closed or deleted (%s)",
-            thread,
+            row.thread_id,
             lane.chat_id,
             reason,
         )
