@@ -20,7 +20,7 @@ from bot.config import parse_config
 from bot.core.model import Issue, Item
 from bot.core.postlinks import item_parts, post_url, visible
 from bot.core.render import issue_messages
-from bot.db import chats, outbox
+from bot.db import channels, chats, outbox
 from bot.db.archive import Archive
 from bot.db.chats import ChatInfo
 from bot.delivery.engine import limits_for
@@ -206,13 +206,13 @@ async def test_channel_posts_reads_sent_parts_of_the_first_public_channel(
                 [chat_id, part, tid],
             )
         await db.execute("UPDATE outbox SET status = 'sent', message_id = 100 + id WHERE part != 1")
-    posts = await outbox.channel_posts(db, [LONG, SHORT])
+    posts = await channels.channel_posts(db, [LONG, SHORT])
     assert list(posts) == [LONG]
     post = posts[LONG]
     ids = dict(await db.rows("SELECT part, message_id FROM outbox WHERE chat_id = -2"))
     assert post.username == "first" and post.message_ids == {0: ids[0], 2: ids[2]}
-    assert await outbox.channel_posts(db, []) == {}
-    plan = await db.rows("EXPLAIN QUERY PLAN " + outbox._CHANNEL_ROWS.format("?"), ["2025-02-14"])
+    assert await channels.channel_posts(db, []) == {}
+    plan = await db.rows("EXPLAIN QUERY PLAN " + channels._CHANNEL_ROWS.format("?"), ["2025-02-14"])
     assert any("chats_public_channels" in str(row) for row in plan)
 
 

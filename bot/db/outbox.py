@@ -411,52 +411,6 @@ async def recent_broadcasts(db: Database, limit: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-# -- channel posts ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChannelPost:
-    """Where an issue first went to a public channel (a channel with a username)."""
-
-    username: str
-    message_ids: dict[int, int]  # part -> Telegram's message id, of the parts sent
-    texts: dict[int, str]  # part -> the HTML that message shows now
-
-
-# The channels first (few, through the partial index chats_public_channels), then their
-# rows of the issues: starting from the outbox would read every subscriber's row. A message
-# a correction edited shows the base text of its latest edit done (bot/db/edits).
-_CHANNEL_ROWS = (
-    "SELECT o.issue, o.chat_id, o.part, o.message_id, c.username, t.html FROM chats c"
-    " CROSS JOIN outbox o ON o.chat_id = c.id JOIN texts t ON t.id = coalesce((SELECT"
-    " e.base_id FROM edits e WHERE e.chat_id = o.chat_id AND e.message_id = o.message_id"
-    " AND e.status = 'done' ORDER BY e.id DESC LIMIT 1), o.text_id)"
-    " WHERE c.type = 'channel' AND c.username IS NOT NULL AND c.username != ''"
-    " AND o.kind = 'issue' AND o.status = 'sent' AND o.message_id IS NOT NULL"
-    " AND o.issue IN ({}) ORDER BY o.id"
-)
-
-
-async def channel_posts(db: Database, dates: Sequence[dt.date]) -> dict[dt.date, ChannelPost]:
-    """Per issue that reached a public channel: the first such post, in the channel of the
-    lowest outbox id among the sent rows (a later channel, or a part sent later, never
-    moves a link). The username is read now, so a renamed channel keeps working links."""
-    wanted = sorted({d.isoformat() for d in dates})
-    if not wanted:
-        return {}
-    rows = await db.rows(_CHANNEL_ROWS.format(", ".join("?" * len(wanted))), wanted)
-    first: dict[str, int] = {}  # issue -> the chat of its first sent row (rows in id order)
-    for issue, chat_id, *_ in rows:
-        first.setdefault(issue, chat_id)
-    found: dict[dt.date, ChannelPost] = {}
-    for issue, chat_id in first.items():
-        mine = [r for r in rows if r[0] == issue and r[1] == chat_id]
-        found[dt.date.fromisoformat(issue)] = ChannelPost(
-            mine[0][4], {r[2]: r[3] for r in mine}, {r[2]: r[5] for r in mine}
-        )
-    return found
-
-
 # -- the lease ----------------------------------------------------------------------------
 
 

@@ -192,7 +192,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_pending ON edits(status) WHERE status = 'pending';
     CREATE INDEX edits_message ON edits(chat_id, message_id);
     """,
-    # Links to channel posts (bot/db/outbox.channel_posts): the public channels, found
+    # Links to channel posts (bot/db/channels.channel_posts): the public channels, found
     # without reading every chat; a few rows however many subscribers there are.
     """
     CREATE INDEX chats_public_channels ON chats(username)

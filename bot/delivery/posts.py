@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.postlinks import item_parts, post_label, post_url
-from bot.db import outbox
+from bot.db import channels
 from bot.db.archive import Archive
 
 
@@ -45,7 +45,7 @@ def _link(username: str, message_id: int) -> Link:
 
 async def post_links(archive: Archive, dates: Iterable[dt.date]) -> PostLinks:
     """The links for these issues (none for an issue no public channel received)."""
-    posts = await outbox.channel_posts(archive.db, list(dates))
+    posts = await channels.channel_posts(archive.db, list(dates))
     found = PostLinks()
     for date, post in posts.items():
         order = sorted(post.message_ids)
