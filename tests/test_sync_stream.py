@@ -177,6 +177,45 @@ async def test_a_reader_process_that_dies_leaves_the_index_as_it_was(
     await index_matches_read_archive(store, content)
 
 
+async def test_a_cancelled_sync_kills_and_reaps_its_reader_process(
+    store: Archive,
+    content: Path,
+    write: Callable[[str, str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker that takes its batches and never answers: the sync is cancelled mid-read
+    # (the bot shutting down); the process must not outlive it, nor be left unreaped.
+    write("newsflash-202412.md", issue("2024.12.31", "旧"))
+    await store.sync(content)
+    _month_files(write)
+    started: list[asyncio.subprocess.Process] = []
+
+    async def stalls(self: prepare.Reader) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys, time; sys.stdin.buffer.read(1); time.sleep(60)",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(prepare, "PROCESS_FILES", 1)
+    monkeypatch.setattr(prepare.Reader, "_start", stalls)
+    task = asyncio.create_task(store.sync(content))
+    for _ in range(500):
+        if started:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # its batches written, the sync waiting for an answer
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(started) == 1 and started[0].returncode is not None  # killed and waited for
+    assert await store.issue_dates() == [D(2024, 12, 31)]  # rolled back whole
+
+
 @pytest.mark.parametrize(
     "urls",
     [
