@@ -24,7 +24,7 @@ from bot.core.render import issue_messages
 from bot.core.search import Query, QueryError, parse_query
 from bot.db import chats, outbox, revisions, topics
 from bot.db.archive import Archive
-from bot.db.database import FIRST_ID
+from bot.db.database import FIRST_ID, Database
 from bot.db.outbox import CHUNK, Broadcast, Trigger
 from bot.errors import BriefbotError
 
@@ -42,6 +42,16 @@ class Plan:
     chats: int
     messages: int
     dry_run: bool = False
+
+
+# (slot, issue, chat, thread) cursors moved, for the chats' own subscriptions or for topics.
+_Cursor = tuple[str | None, str | None, int, int]
+_Advance = Callable[[Database, Sequence[_Cursor]], Awaitable[None]]
+
+
+async def _advance_chats(db: Database, cursors: Sequence[_Cursor]) -> None:
+    """:func:`bot.db.chats.advance` for cursors of thread 0 (a chat's own subscription)."""
+    await chats.advance(db, [(slot, issue, chat) for slot, issue, chat, _ in cursors])
 
 
 class _Parts:
@@ -163,16 +173,10 @@ class Planner:
             page = await chats.due_page(self.db, own, slot, after[0], CHUNK)
             return [(chat_id, topics.NO_TOPIC, lang, last) for chat_id, lang, last in page]
 
-        async def chat_advance(cursors: Sequence[tuple[str | None, str | None, int, int]]) -> None:
-            await chats.advance(self.db, [(s, i, chat) for s, i, chat, _ in cursors])
-
         async def topic_page(after: tuple[int, int]) -> list[Any]:
             return await topics.due_page(self.db, own, slot, after, CHUNK)
 
-        async def topic_advance(cursors: Sequence[tuple[str | None, str | None, int, int]]) -> None:
-            await topics.advance(self.db, cursors)
-
-        for read, advance in ((chat_page, chat_advance), (topic_page, topic_advance)):
+        for read, advance in ((chat_page, _advance_chats), (topic_page, topics.advance)):
             await self._enqueue_pages(batch, parts, slot, available, loud, read, advance)
 
     async def _enqueue_pages(
@@ -183,7 +187,7 @@ class Planner:
         available: list[dt.date],
         loud: list[dt.date],
         read: Callable[[tuple[int, int]], Awaitable[list[Any]]],
-        advance: Callable[[Sequence[tuple[str | None, str | None, int, int]]], Awaitable[None]],
+        advance: _Advance,
     ) -> None:
         """Page through due (chat, thread, language, last issue) rows: each gets what it
         lacks, and its cursors move, in the same transaction."""
@@ -205,7 +209,7 @@ class Planner:
                     last_date = dates[-1].isoformat() if dates else None
                     cursors.append((slot, last_date, chat_id, thread_id))
                 await batch.insert("issue", rows)
-                await advance(cursors)
+                await advance(self.db, cursors)
             cursor = (page[-1][0], page[-1][1])
             self._notify()  # the first chunk goes out while the next ones are written
 
@@ -232,39 +236,34 @@ class Planner:
         n_parts = len(issue_messages(issue))
         if dry_run or not count:
             return Plan(None, date, count, count * n_parts, dry_run)
-        iso = date.isoformat()
+        day, iso = date, date.isoformat()
         batch = Broadcast(self.db, trigger, date)
         parts = _Parts(self.archive)
-        cursor = FIRST_ID
-        while True:
-            async with self.db.transaction():
-                page = await outbox.lacking_page(self.db, date, cursor, CHUNK)
-                if not page:
-                    break
-                rows = [
-                    (iso, chat_id, topics.NO_TOPIC, part, tid)
-                    for chat_id, lang in page
-                    for part, tid in enumerate(await parts.text_ids(date, lang or "zh"))
-                ]
-                await batch.insert("issue", rows)
-                await chats.advance(self.db, [(None, iso, chat_id) for chat_id, _ in page])
-            cursor = page[-1][0]
-            self._notify()
-        after = (FIRST_ID, FIRST_ID)
-        while True:
-            async with self.db.transaction():
-                tpage = await outbox.lacking_topics_page(self.db, date, after, CHUNK)
-                if not tpage:
-                    break
-                rows = [
-                    (iso, chat_id, thread_id, part, tid)
-                    for chat_id, thread_id, lang in tpage
-                    for part, tid in enumerate(await parts.text_ids(date, lang or "zh"))
-                ]
-                await batch.insert("issue", rows)
-                await topics.advance(self.db, [(None, iso, c, t) for c, t, _ in tpage])
-            after = (tpage[-1][0], tpage[-1][1])
-            self._notify()
+
+        async def chat_page(after: tuple[int, int]) -> list[Any]:
+            page = await outbox.lacking_page(self.db, day, after[0], CHUNK)
+            return [(chat_id, topics.NO_TOPIC, lang) for chat_id, lang in page]
+
+        async def topic_page(after: tuple[int, int]) -> list[Any]:
+            return await outbox.lacking_topics_page(self.db, day, after, CHUNK)
+
+        # The chats' own subscriptions, then the forum topics: (chat, thread, language) rows.
+        for read, advance in ((chat_page, _advance_chats), (topic_page, topics.advance)):
+            cursor = (FIRST_ID, FIRST_ID)
+            while True:
+                async with self.db.transaction():
+                    page = await read(cursor)
+                    if not page:
+                        break
+                    rows = [
+                        (iso, chat_id, thread_id, part, tid)
+                        for chat_id, thread_id, lang in page
+                        for part, tid in enumerate(await parts.text_ids(day, lang or "zh"))
+                    ]
+                    await batch.insert("issue", rows)
+                    await advance(self.db, [(None, iso, c, t) for c, t, _ in page])
+                cursor = (page[-1][0], page[-1][1])
+                self._notify()
         return Plan(await self._close(batch), date, count, count * n_parts)
 
     # -- keyword watches -------------------------------------------------------------------
