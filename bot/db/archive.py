@@ -311,7 +311,7 @@ class Archive:
             rows = await self._rows(
                 f"SELECT {_VERSION}, (SELECT json_group_array(json_array(t.id, t.newer, i.plain))"
                 " FROM (SELECT id, newer FROM item_twins WHERE newer IS NOT NULL"
-                f" LIMIT {max(FEW_TWINS + 1, 0)}) t"
+                f" LIMIT {FEW_TWINS + 1}) t"
                 " JOIN items i ON i.id = t.id)"
             )
             listed = [(int(a), int(b), str(c)) for a, b, c in json.loads(rows[0][1])]
