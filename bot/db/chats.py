@@ -3,9 +3,10 @@ watches, and what Telegram told us about each chat (blocked, migrated, added).
 
 The only owner of the ``chats``, ``channel_managers`` and ``watches`` tables: a repository
 over :class:`~bot.db.database.Database` (channels subscribed by their administrators, and
-``channel_managers``, in :mod:`bot.db.channels`; forum topics in :mod:`bot.db.topics`). Writes of more than one statement run in one
-transaction; a caller that must change the outbox in the same step (``/stop`` cancels
-pending messages) wraps both in its own ``db.transaction()``, which these join.
+``channel_managers``, in :mod:`bot.db.channels`; forum topics in :mod:`bot.db.topics`).
+Writes of more than one statement run in one transaction; a caller that must change the
+outbox in the same step (``/stop`` cancels pending messages) wraps both in its own
+``db.transaction()``, which these join.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ async def _yes() -> bool:
 class Ctx:
     """Who is asking and what the edge knows: the archive, the reply language, today's
     date where they are, the chat (and forum topic) the command came from, and whether the
-    user may change this chat's subscription (a group administrator; asked of Telegram only when needed)."""
+    user may change this chat's subscription (a group administrator; asked of Telegram
+    only when needed)."""
 
     archive: Archive
     lang: str = "zh"
