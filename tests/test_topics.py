@@ -638,3 +638,21 @@ class _NoSend:
 
     def redact(self, text: str) -> str:
         return text
+
+
+async def test_only_a_subscribed_topic_going_away_counts_as_newly_inactive(
+    store: Archive,
+) -> None:
+    # A broadcast's report counts the chats (and topics) it lost; a topic that only had
+    # watches, or that was already gone, was not a subscriber and is not counted.
+    db = store.db
+    info = ChatInfo(FORUM, "supergroup", "forum")
+    await chats.note(db, info)
+    assert await topics.subscribe(db, info, 7)
+    assert await topics.mark_gone(db, FORUM, 7, "closed") is True
+    assert await topics.mark_gone(db, FORUM, 7, "closed") is False  # already gone
+    assert await topics.mark_gone(db, FORUM, 9, "deleted") is False  # only watching
+    assert await topics.status(db, FORUM, 9) is TopicStatus.GONE
+    assert await topics.subscribe(db, info, 7)  # reopened: /start there again
+    assert await topics.unsubscribe(db, FORUM, 7)
+    assert await topics.mark_gone(db, FORUM, 7, "closed") is False  # stopped before

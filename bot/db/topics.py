@@ -107,7 +107,8 @@ async def reachable(db: Database, chat_id: int, thread_id: int) -> bool:
 
 async def mark_gone(db: Database, chat_id: int, thread_id: int, reason: str) -> bool:
     """Telegram says the topic is closed or deleted: nothing more is sent there. True if
-    it was not gone until now. A topic that only had watches gets its row here."""
+    it was subscribed until now (what a broadcast counts as newly inactive, as for chats);
+    a topic that only had watches gets its row here, and counts as nothing."""
     async with db.transaction():
         before = await status(db, chat_id, thread_id)
         await db.execute(
@@ -117,7 +118,7 @@ async def mark_gone(db: Database, chat_id: int, thread_id: int, reason: str) -> 
             " reason = excluded.reason, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
             [thread_id, reason, chat_id],
         )
-        return before is not TopicStatus.GONE
+        return before is TopicStatus.ACTIVE
 
 
 async def stop_all(db: Database, chat_id: int, reason: str) -> int:
