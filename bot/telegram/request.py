@@ -58,9 +58,7 @@ def _dumps(value: Any) -> bytes:
 def scrub(text: str, url: str) -> str:
     """``text`` with the token of ``url`` (and anything else secret) masked."""
     match = _TOKEN_IN_URL.search(url)
-    if match is not None and match.group(1):
-        text = text.replace(match.group(1), "<token>")
-    return redact(text)
+    return redact(text, [match.group(1)] if match is not None else [])
 
 
 def _origin(url: str) -> str:
