@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -187,3 +188,60 @@ async def test_newer_schema_or_garbage_file_is_a_clear_error(tmp_path: Path) -> 
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"cannot open|not a database"):
         await Archive.open(garbage)
+
+
+async def _reference(store: Archive, date: dt.date) -> tuple[object, ...]:
+    """An issue and its neighbours read the way they were before Archive.view (issue 12):
+    a statement each for the row, the items and the neighbours."""
+    iso = date.isoformat()
+    row = await store.db.row("SELECT title, file, line FROM issues WHERE date = ?", [iso])
+    items = await store.db.rows(
+        "SELECT number, text, urls, line FROM items WHERE date = ? ORDER BY position", [iso]
+    )
+    before, after = await store.neighbors(date)
+    return row, [(n, x, tuple(json.loads(u)), ln) for n, x, u, ln in items], before, after
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        None,
+        D(2025, 2, 1),
+        D(2025, 2, 2),
+        D(2025, 2, 9),
+        D(2025, 1, 31),
+        D(2025, 3, 1),
+        D(2025, 3, 9),
+        D(2025, 4, 1),
+    ],
+)
+async def test_view_is_the_issue_its_neighbours_and_latest_in_one_statement(
+    store: Archive, content: Path, write: Callable[[str, str], Path], asked: dt.date | None
+) -> None:
+    write("a/newsflash-202502.md", month({1: ["一", "二", "三"], 2: ["四"], 9: ["五", "六"]}))
+    write("a/newsflash-202503.md", month({1: ["三月"]}, m=3))
+    await store.sync(content)
+    view = await store.view(asked)
+    date = asked or await store.latest_date()
+    assert date is not None and view.date == date
+    row, items, before, after = await _reference(store, date)
+    assert (view.before, view.after) == (before, after)
+    if row is None:
+        assert view.issue is None and await store.issue(date) is None
+        return
+    assert view.issue is not None and view.issue == await store.issue(date)
+    assert (view.issue.title, view.issue.file, view.issue.line) == tuple(row)
+    got = [(i.number, i.text, i.urls, i.line) for i in view.issue.items]
+    assert got == items
+
+
+async def test_view_of_the_latest_issue_in_an_empty_archive(store: Archive) -> None:
+    view = await store.view(None)
+    assert (view.date, view.issue, view.before, view.after) == (None, None, None, None)
+    empty = await store.view(D(2025, 2, 14))
+    assert (empty.date, empty.issue, empty.before, empty.after) == (
+        D(2025, 2, 14),
+        None,
+        None,
+        None,
+    )

@@ -14,6 +14,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,44 @@ def issue_digest(issue: Issue) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class IssueView:
+    """What an issue reply shows: the issue of a date (None when there is none) and the
+    nearest issue dates before and after it."""
+
+    date: dt.date | None  # the date asked, or the newest issue's; None: the archive is empty
+    issue: Issue | None
+    before: dt.date | None
+    after: dt.date | None
+
+
+def _date_or_none(iso: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(iso) if iso else None
+
+
+# An issue's row, its items (as one JSON array) and, in _VIEW_NEIGHBORS, the nearest dates
+# around it, in one statement: each statement is a round trip to the database thread. The
+# date is the parameter or, when it is NULL, the newest issue's (max(date), unbounded, as
+# latest_date). The items' id range is the date's, computed in SQL (see item_id) so that it
+# holds for the newest date too; rows are sorted in Python on their id (an aggregate's
+# input order is not guaranteed).
+_VIEW_FROM = (
+    " FROM (SELECT coalesce(?1, (SELECT max(date) FROM issues)) AS day) d"
+    " LEFT JOIN issues i ON i.date = d.day"
+)
+_VIEW_ITEMS = (
+    "(SELECT json_group_array(json_array(id, number, text, json(urls), line)) FROM items"
+    f" WHERE id BETWEEN CAST(replace(d.day, '-', '') AS INTEGER) * {POSITIONS}"
+    f" AND CAST(replace(d.day, '-', '') AS INTEGER) * {POSITIONS} + {POSITIONS - 1})"
+)
+_VIEW = f"SELECT d.day, i.title, i.file, i.line, NULL, NULL, {_VIEW_ITEMS}" + _VIEW_FROM
+_VIEW_NEIGHBORS = (
+    "SELECT d.day, i.title, i.file, i.line,"
+    " (SELECT max(date) FROM issues WHERE date < d.day),"
+    f" (SELECT min(date) FROM issues WHERE date > d.day), {_VIEW_ITEMS}" + _VIEW_FROM
+)
+
+
 class Archive:
     """Reads of the archive index, and the sync that rebuilds it from the files."""
 
@@ -162,23 +201,31 @@ class Archive:
         return int(rows[0][0]), int(rows[0][1])
 
     async def issue(self, date: dt.date) -> Issue | None:
-        rows = await self._rows(
-            "SELECT title, file, line FROM issues WHERE date = ?", [date.isoformat()]
-        )
-        if not rows:
-            return None
-        title, file, line = rows[0]
-        items = await self._rows(
-            "SELECT number, text, urls, line FROM items WHERE id BETWEEN ? AND ? ORDER BY id DESC",
-            id_range(date, date),
-        )
-        return Issue(
-            date,
-            title,
-            tuple(Item(n, text, tuple(json.loads(urls)), ln) for n, text, urls, ln in items),
-            file,
-            line,
-        )
+        return (await self._view(date, neighbors=False)).issue
+
+    async def view(self, date: dt.date | None) -> IssueView:
+        """The issue of ``date`` (None: the newest issue, as ``latest_date`` finds it) and
+        its neighbours, read in one statement: one round trip per issue reply (issue 12)."""
+        return await self._view(date, neighbors=True)
+
+    async def _view(self, date: dt.date | None, neighbors: bool) -> IssueView:
+        iso = date.isoformat() if date else None
+        rows = await self._rows(_VIEW_NEIGHBORS if neighbors else _VIEW, [iso])
+        day, title, file, line, before, after, items = rows[0]
+        if day is None:  # the archive is empty and the newest issue was asked for
+            return IssueView(None, None, None, None)
+        when = dt.date.fromisoformat(day)
+        issue = None
+        if title is not None:  # the row exists (title is NOT NULL)
+            listed = sorted(json.loads(items), reverse=True)  # id order: archive order
+            issue = Issue(
+                when,
+                title,
+                tuple(Item(n, text, tuple(urls), ln) for _, n, text, urls, ln in listed),
+                file,
+                line,
+            )
+        return IssueView(when, issue, _date_or_none(before), _date_or_none(after))
 
     async def latest_date(self) -> dt.date | None:
         rows = await self._rows("SELECT max(date) FROM issues")
@@ -193,10 +240,7 @@ class Archive:
             [iso, iso],
         )
         before, after = rows[0]
-        return (
-            dt.date.fromisoformat(before) if before else None,
-            dt.date.fromisoformat(after) if after else None,
-        )
+        return _date_or_none(before), _date_or_none(after)
 
     async def dates_on(self, month: int, day: int) -> list[dt.date]:
         """Issue dates with this month and day, any year (for ``2月14日``)."""

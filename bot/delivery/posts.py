@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bot.core.model import Issue
 from bot.core.postlinks import item_parts, post_label, post_url
 from bot.db import channels
 from bot.db.archive import Archive
@@ -43,15 +44,19 @@ def _link(username: str, message_id: int) -> Link:
     return Link(post_url(username, message_id), post_label(username, message_id))
 
 
-async def post_links(archive: Archive, dates: Iterable[dt.date]) -> PostLinks:
-    """The links for these issues (none for an issue no public channel received)."""
+async def post_links(
+    archive: Archive, dates: Iterable[dt.date], known: Iterable[Issue] = ()
+) -> PostLinks:
+    """The links for these issues (none for an issue no public channel received).
+    ``known``: issues the caller has read already, not read again (a round trip each)."""
+    issues = {issue.date: issue for issue in known}
     posts = await channels.channel_posts(archive.db, list(dates))
     found = PostLinks()
     for date, post in posts.items():
         order = sorted(post.message_ids)
         # The message the issue starts in: its first part, or the first one that was sent.
         found.issues[date] = _link(post.username, post.message_ids[order[0]])
-        issue = await archive.issue(date)
+        issue = issues[date] if date in issues else await archive.issue(date)
         if issue is None:
             continue
         where = item_parts(issue, [post.texts[part] for part in order])

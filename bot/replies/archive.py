@@ -9,7 +9,7 @@ from bot.core.buttons import FindPage, OpenIssue, OpenMonth
 from bot.core.dates import DateError, month_end
 from bot.core.i18n import query_problem, t
 from bot.core.markdown import visible_text
-from bot.core.model import Issue, Item
+from bot.core.model import Item
 from bot.core.postlinks import visible
 from bot.core.render import (
     MAX_UTF16,
@@ -22,6 +22,7 @@ from bot.core.render import (
     utf16_len,
 )
 from bot.core.search import QueryError, parse_query
+from bot.db.archive import IssueView
 from bot.delivery.posts import Link, post_links
 from bot.replies.base import (
     _MONTH,
@@ -40,16 +41,18 @@ from bot.replies.base import (
 # -- issues ------------------------------------------------------------------------------
 
 
-async def issue_reply(ctx: Ctx, issue: Issue) -> Reply:
-    """An issue in as many messages as it needs, with ◀ ▶ buttons to its neighbours."""
-    before, after = await ctx.archive.neighbors(issue.date)
+async def issue_reply(ctx: Ctx, view: IssueView) -> Reply:
+    """An issue in as many messages as it needs, with ◀ ▶ buttons to its neighbours (read
+    with it: ``Archive.view``)."""
+    issue, before, after = view.issue, view.before, view.after
+    assert issue is not None
     row = []
     if before:
         row.append(Button(t(ctx.lang, "prev", date=before.isoformat()), _open(before)))
     if after:
         row.append(Button(t(ctx.lang, "next", date=after.isoformat()), _open(after)))
     messages = issue_messages(issue, ctx.lang)
-    link = (await post_links(ctx.archive, [issue.date])).issue(issue.date)
+    link = (await post_links(ctx.archive, [issue.date], [issue])).issue(issue.date)
     if link is not None:  # it went to a public channel: where to read (and share) it there
         line = t(ctx.lang, "channel_post", link=_anchor(link))
         if _units(messages[-1]) + _units(_GAP + line) <= MAX_UTF16:
@@ -80,11 +83,10 @@ def _item_line(ctx: Ctx, date: dt.date, number: int, link: Link | None) -> str:
 
 
 async def latest(ctx: Ctx) -> Reply:
-    date = await ctx.archive.latest_date()
-    issue = await ctx.archive.issue(date) if date else None
-    if issue is None:
+    view = await ctx.archive.view(None)  # the newest issue, found in the same statement
+    if view.issue is None:
         return Reply((t(ctx.lang, "empty_archive"),))
-    return await issue_reply(ctx, issue)
+    return await issue_reply(ctx, view)
 
 
 async def by_date(ctx: Ctx, arg: str) -> Reply:
@@ -102,10 +104,10 @@ async def by_date(ctx: Ctx, arg: str) -> Reply:
 
 
 async def open_date(ctx: Ctx, date: dt.date) -> Reply:
-    issue = await ctx.archive.issue(date)
-    if issue is not None:
-        return await issue_reply(ctx, issue)
-    before, after = await ctx.archive.neighbors(date)
+    view = await ctx.archive.view(date)
+    if view.issue is not None:
+        return await issue_reply(ctx, view)
+    before, after = view.before, view.after
     row = [Button(f"◀ {d.isoformat()}", _open(d)) for d in (before,) if d]
     row += [Button(f"{d.isoformat()} ▶", _open(d)) for d in (after,) if d]
     key = "no_issue_near" if row else "no_issue"
@@ -190,9 +192,9 @@ async def button(ctx: Ctx, data: str) -> Reply:
     """A pressed button. Unknown or stale data gets an answer, never silence."""
     action = buttons.decode(data)
     if isinstance(action, OpenIssue):
-        issue = await ctx.archive.issue(action.date)
-        if issue is not None:
-            return await issue_reply(ctx, issue)
+        view = await ctx.archive.view(action.date)
+        if view.issue is not None:
+            return await issue_reply(ctx, view)
     elif isinstance(action, OpenMonth):
         return await month_list(ctx, f"{action.year}-{action.month:02d}", edit=True)
     elif isinstance(action, FindPage) and action.query:
@@ -226,7 +228,7 @@ async def _inline_issue(ctx: Ctx, date: dt.date, offset: int) -> InlineAnswer:
     if issue is None:
         return InlineAnswer(())
     items = issue.items[offset : offset + INLINE_PAGE]
-    links = await post_links(ctx.archive, [date])
+    links = await post_links(ctx.archive, [date], [issue])
     results = tuple(
         InlineResult(
             f"{date.isoformat()}-{offset + i}",
